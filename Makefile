@@ -1,0 +1,49 @@
+# gridwatch: two commands matter. `make run` brings up the demo; `make test` runs the suite.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+GW := $(VENV)/bin/gridwatch
+STAMP := $(VENV)/.installed
+SCALE ?= county
+
+.PHONY: install system venv db run test lint bench clean-db
+
+install: system venv
+
+system:
+	bash scripts/install-db.sh
+	bash scripts/install-browser.sh
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+db: install
+	$(GW) db start
+	$(GW) db upgrade
+
+run: db
+	$(GW) demo --scale $(SCALE)
+	$(GW) monitor run
+	@echo "gridwatch: create a key with '$(GW) keys create --role planner', then open http://127.0.0.1:8000/login"
+	$(GW) serve
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: db
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -q
+
+bench: db
+	$(PY) benchmarks/ingest.py
+
+clean-db:
+	-$(GW) db stop
+	rm -rf .gridwatch

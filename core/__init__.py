@@ -1,0 +1,1 @@
+"""The ground: settings, database, clock and calendar, errors, logging."""

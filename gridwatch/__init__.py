@@ -1,0 +1,1 @@
+"""The roof: the ``gridwatch`` command line that wires the rest together."""

@@ -1,0 +1,1 @@
+"""Subcommand groups of the ``gridwatch`` command; each module has ``register(cli)``."""

@@ -1,0 +1,112 @@
+"""Shared plumbing for commands: settings, engine, sessions and output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from core.db import check_database, get_engine, session_scope
+from core.errors import UsageError
+from core.settings import Settings, get_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def settings() -> Settings:
+    """Settings from the environment, with a one-line error when they are invalid."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err.get("loc", ())) or "settings"
+        raise UsageError(f"invalid setting GRIDWATCH_{where.upper()}: {err['msg']}") from None
+
+
+def engine() -> Engine:
+    """The engine, checked to be reachable."""
+    eng = get_engine(settings())
+    check_database(eng)
+    return eng
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    """A session committed when the command succeeds."""
+    with session_scope(engine()) as s:
+        yield s
+
+
+def format_options(func: F) -> F:
+    """Add ``--format`` and ``--out`` to a command."""
+    func = click.option(
+        "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        help="Write to this file instead of standard output.",
+    )(func)
+    func = click.option(
+        "--format", "fmt", type=click.Choice(["table", "json", "csv", "xlsx"]), default="table",
+        show_default=True, help="Output format.",
+    )(func)
+    return func
+
+
+def emit_rows(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str, out: Path | None,
+    title: str = "",
+) -> None:
+    """Write rows in the chosen format (json array, csv with BOM, xlsx, or a text table)."""
+    from monitoring.export import render
+
+    if fmt == "table":
+        text = _table(rows, columns)
+        if out:
+            out.write_text(text, encoding="utf-8")
+        else:
+            click.echo(text, nl=False)
+        return
+    if fmt == "xlsx" and out is None and sys.stdout.isatty():
+        raise UsageError("xlsx is binary; give --out FILE")
+    data = render(rows, columns, fmt, title=title)
+    if out:
+        out.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+
+def emit_object(obj: dict[str, Any], fmt: str, out: Path | None, text: str) -> None:
+    """Write one object as JSON, or a human-readable text."""
+    data = json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n" if fmt == "json" else text
+    if out:
+        out.write_text(data, encoding="utf-8")
+    else:
+        click.echo(data, nl=False)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple)):
+        return ",".join(_cell(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    if not rows:
+        return "(no rows)\n"
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Interruptions, rules, alerts and notifications, remediation cases, reliability, reports, jobs."""

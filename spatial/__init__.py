@@ -1,0 +1,1 @@
+"""Geometry loading, CRS handling, overlays, tags and admin regions."""
