@@ -110,3 +110,21 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join(lines) + "\n"
+
+
+def emit_report(report: object, fmt: str, out: Path | None) -> None:
+    """Write a ``monitoring.reports.Report`` in the chosen format."""
+    from monitoring.reports import Report
+
+    assert isinstance(report, Report)
+    if fmt == "table":
+        emit_rows(report.rows, report.columns, "table", out)
+        return
+    if fmt == "xlsx" and out is None and sys.stdout.isatty():
+        raise UsageError("xlsx is binary; give --out FILE")
+    data = report.render(fmt)
+    if out:
+        out.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()

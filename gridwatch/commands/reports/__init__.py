@@ -1,0 +1,1 @@
+"""One module per report; each has ``register(group)`` adding its subcommand to ``report``."""
