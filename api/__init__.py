@@ -1,0 +1,1 @@
+"""The FastAPI app: routers, auth, and the error to status mapping."""

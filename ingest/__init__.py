@@ -1,0 +1,1 @@
+"""Files and HTTP batches to validated rows to COPY to hypertables, with accounting of every row."""

@@ -1,0 +1,1 @@
+"""Folium map builders, vendored Leaflet assets, legends and styles."""
