@@ -1,0 +1,76 @@
+"""Counted, merged interruptions of areas and feeders at an as-of time (SPEC section 3)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from core.errors import UsageError
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def load_sql(name: str) -> str:
+    """The text of a ``.sql`` file of this package."""
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def counted_sql() -> str:
+    """The SQL query (bound parameters, see ``counted_params``) giving merged interruptions."""
+    return load_sql("counted.sql")
+
+
+def counted_params(
+    *,
+    settings: Settings,
+    as_of: datetime,
+    since: datetime | None = None,
+    asset_type: str | None = None,
+    area_ids: Sequence[str] | None = None,
+    feeder_ids: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Bound parameters of ``counted_sql()``."""
+    if as_of.tzinfo is None:
+        raise UsageError("as_of must be timezone-aware")
+    if asset_type not in (None, "area", "feeder"):
+        raise UsageError(f"asset_type must be 'area' or 'feeder', not {asset_type!r}")
+    return {
+        "as_of": as_of,
+        "since": since,
+        "short_seconds": float(settings.short_interruption_minutes) * 60.0,
+        "include_areas": asset_type in (None, "area"),
+        "include_feeders": asset_type in (None, "feeder"),
+        "area_ids": list(area_ids) if area_ids is not None else None,
+        "feeder_ids": list(feeder_ids) if feeder_ids is not None else None,
+    }
+
+
+def counted_interruptions(
+    *,
+    session: Session,
+    settings: Settings,
+    as_of: datetime,
+    asset_type: str | None = None,
+    since: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Merged counted interruptions starting at or before ``as_of`` (after ``since`` if given).
+
+    Each row: asset_type, asset_id, start_time, end_time (None while ongoing at ``as_of``),
+    parts (how many counted intervals merged into it). Ordered by asset and start.
+    """
+    params = counted_params(settings=settings, as_of=as_of, since=since, asset_type=asset_type)
+    sql = f"SELECT * FROM ({counted_sql()}) m"
+    if since is not None:
+        sql += " WHERE m.start_time > :since"
+    sql += " ORDER BY asset_type, asset_id, start_time"
+    rows = session.execute(text(sql), params).mappings().all()
+    return [dict(r) for r in rows]
