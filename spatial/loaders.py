@@ -276,7 +276,10 @@ def load_areas(*, session: Session, path: str | Path, crs: str | None = None) ->
 def load_overlay(
     *, session: Session, layer: str, path: str | Path, crs: str | None = None
 ) -> Accounting:
-    """Load or replace one overlay layer; features without ``id`` get ``<layer>-<n>``."""
+    """Load or replace one overlay layer; features without ``id`` get ``<layer>-<n>``.
+
+    The file is the whole layer: features of the layer that it no longer holds are removed.
+    """
     if layer not in OVERLAY_LAYERS:
         raise UsageError(f"unknown overlay layer {layer!r}; one of: {', '.join(OVERLAY_LAYERS)}")
     acct = Accounting(source=str(path))
@@ -292,6 +295,15 @@ def load_overlay(
     ]
     _upsert(session, "overlay_feature", ("layer", "feature_id", "name"),
             ("layer", "feature_id"), rows, acct)
+    if rows:
+        gone = len(session.execute(
+            text("DELETE FROM overlay_feature WHERE layer = :l AND NOT feature_id = ANY(:ids) "
+                 "RETURNING feature_id"),
+            {"l": layer, "ids": [r[1] for r in rows]},
+        ).all())
+        if gone:
+            acct.warnings.append(f"{gone} feature(s) of {layer} not in {path} were removed")
+            log.info("overlay %s: removed %d feature(s) not in the new file", layer, gone)
     return acct
 
 

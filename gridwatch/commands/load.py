@@ -6,10 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session
 
 from core.accounting import Accounting
-from gridwatch.context import emit_object, session
-from spatial import loaders
+from gridwatch.context import emit_object, session, settings
+from spatial import loaders, tags
 
 FILE = click.Path(path_type=Path, dir_okay=False)
 CRS_HELP = (
@@ -17,6 +18,11 @@ CRS_HELP = (
     "gcj02 (AMap offset coordinates, converted to WGS84), or any EPSG code."
 )
 after_load_hooks: list[Callable[[], None]] = []
+
+
+def _refresh_tags(s: Session) -> None:
+    """Recompute tags and regions (SPEC section 6: fresh whenever assets or overlays change)."""
+    tags.refresh(session=s, settings=settings())
 
 
 def _report(acct: Accounting, what: str, fmt: str) -> None:
@@ -52,6 +58,7 @@ def feeders(file: Path, crs: str | None, fmt: str) -> None:
     """Load 10 kV feeders (lines) with feeder_id, name, substation, voltage_kv."""
     with session() as s:
         acct = loaders.load_feeders(session=s, path=file, crs=crs)
+        _refresh_tags(s)
     _report(acct, "feeders", fmt)
 
 
@@ -63,6 +70,7 @@ def areas(file: Path, crs: str | None, fmt: str) -> None:
     """Load transformer areas (台区, polygons) with area_id, feeder_id, customers."""
     with session() as s:
         acct = loaders.load_areas(session=s, path=file, crs=crs)
+        _refresh_tags(s)
     _report(acct, "areas", fmt)
 
 
@@ -85,6 +93,7 @@ def overlay(layer: str, file: Path, crs: str | None, fmt: str) -> None:
     """Load an overlay layer: weak-supply villages, ethnic-minority areas, old compounds, core zones."""
     with session() as s:
         acct = loaders.load_overlay(session=s, layer=layer, path=file, crs=crs)
+        _refresh_tags(s)
     _report(acct, f"overlay {layer}", fmt)
 
 
@@ -96,6 +105,7 @@ def admin(files: tuple[Path, ...], crs: str | None, fmt: str) -> None:
     """Load admin divisions (province, prefectures, counties) from GeoJSON with adcode."""
     with session() as s:
         acct = loaders.load_admin(session=s, paths=list(files), crs=crs)
+        _refresh_tags(s)
     _report(acct, "admin divisions", fmt)
 
 
