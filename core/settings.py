@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     basemap: Literal["none", "osm", "tianditu"] = "none"
     tianditu_key: str | None = None
     map_review_number: str | None = None
+    map_inline_features: int = Field(
+        default=3000, ge=0, description="Above this many features a map layer uses vector tiles."
+    )
     max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     scheduler: bool = True
 
