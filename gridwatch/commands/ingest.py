@@ -1,0 +1,126 @@
+"""``gridwatch ingest``: meter events, outage records and maintenance works; batch history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from core.accounting import Accounting
+from gridwatch.context import emit_object, emit_rows, session, settings
+from ingest import service
+from monitoring import interruptions
+
+FILE = click.Path(path_type=Path, dir_okay=False)
+FORMAT = click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+    help="json prints the accounting object: accepted, duplicates, updated, rejected, rejects.",
+)
+INPUT = click.option(
+    "--input-format", "input_fmt", type=click.Choice(["csv", "jsonl"]), default=None,
+    help="Format of FILE; by default .jsonl/.ndjson/.json files are JSON Lines, others CSV.",
+)
+SHOWN_REJECTS = 50
+
+
+def _text(kind: str, batch_id: int, acct: Accounting) -> str:
+    out = (f"{kind} from {acct.source} (batch {batch_id}): {acct.accepted} accepted, "
+           f"{acct.duplicates} duplicates, {acct.updated} updated, {acct.rejected} rejected\n")
+    for w in acct.warnings:
+        out += f"  warning: {w}\n"
+    for r in acct.rejects[:SHOWN_REJECTS]:
+        out += f"  line {r.line}: {r.field or '(row)'}: {r.reason}\n"
+    if len(acct.rejects) > SHOWN_REJECTS:
+        out += (f"  … and {len(acct.rejects) - SHOWN_REJECTS} more; "
+                f"see 'gridwatch ingest rejects {batch_id}'\n")
+    return out
+
+
+def _run(kind: str, file: Path, fmt: str, input_fmt: str | None) -> None:
+    with session() as s:
+        result = service.ingest(session=s, kind=kind, source=file, name=str(file), fmt=input_fmt)
+        interruptions.refresh(session=s, settings=settings())
+    acct = result.accounting
+    emit_object(acct.as_dict(), fmt, None, _text(kind, result.batch_id, acct))
+    if acct.rejected:
+        raise click.exceptions.Exit(3)
+
+
+@click.group("ingest")
+def ingest() -> None:
+    """Take in meter events, outage records and maintenance works (CSV or JSON Lines).
+
+    Every row is counted as accepted, duplicate, updated or rejected; rejected rows are
+    listed with their line and reason and the valid rows still land. Exit status 3 means
+    some rows were rejected. Loading the same file again stores nothing twice.
+    """
+
+
+@ingest.command("meter-events")
+@click.argument("file", type=FILE)
+@INPUT
+@FORMAT
+def meter_events(file: Path, input_fmt: str | None, fmt: str) -> None:
+    """Ingest meter on/off events: meter_id, time, kind (off|on), event_id.
+
+    A time without an offset is Beijing time. An event already stored (same meter, time and
+    kind) counts as a duplicate. Inferred interruptions of the areas touched are updated.
+    """
+    _run("meter-events", file, fmt, input_fmt)
+
+
+@ingest.command("outages")
+@click.argument("file", type=FILE)
+@INPUT
+@FORMAT
+def outages(file: Path, input_fmt: str | None, fmt: str) -> None:
+    """Ingest outage records: outage_id, asset_type (feeder|area), asset_id, start_time,
+    end_time (empty while still out), cause, work_id.
+
+    cause is one of fault, planned, weather, external, customer, unknown. A record whose
+    outage_id is already stored replaces it (even with a new start time): this is how an
+    end time arrives later. Re-sending an unchanged record counts as a duplicate.
+    """
+    _run("outages", file, fmt, input_fmt)
+
+
+@ingest.command("works")
+@click.argument("file", type=FILE)
+@INPUT
+@FORMAT
+def works(file: Path, input_fmt: str | None, fmt: str) -> None:
+    """Ingest planned maintenance works: work_id, asset_type (feeder|area), asset_id,
+    planned_start, planned_end, method (live_line|load_transfer|generator|outage).
+
+    A work whose work_id is already stored is replaced by the new version.
+    """
+    _run("works", file, fmt, input_fmt)
+
+
+@ingest.command("history")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True,
+              help="How many of the most recent batches to show.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True, help="Output format.")
+def history(limit: int, fmt: str) -> None:
+    """List recent ingest batches with their counts (newest first)."""
+    with session() as s:
+        rows = service.list_batches(session=s, limit=limit)
+    emit_rows(rows, ["batch_id", "kind", "source", "started_at", "finished_at", "accepted",
+                     "duplicates", "updated", "rejected"], fmt, None)
+
+
+@ingest.command("rejects")
+@click.argument("batch_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True, help="Output format.")
+def rejects(batch_id: int, fmt: str) -> None:
+    """List the rejected rows of one batch: line, field and reason."""
+    with session() as s:
+        rows = service.batch_rejects(session=s, batch_id=batch_id)
+    emit_rows(rows, ["line", "field", "reason"], fmt, None)
+
+
+def register(cli: click.Group) -> None:
+    """Add the ``ingest`` group."""
+    cli.add_command(ingest)

@@ -1,0 +1,80 @@
+"""Ingest a meter-event, outage or works stream: the one library path behind CLI and HTTP."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import typing
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from core.accounting import Accounting
+from core.errors import InputError, UsageError
+from core.records import open_rows
+from ingest import batches
+from ingest.meter_events import ingest_meter_events
+from ingest.records import ingest_records
+from ingest.validation import SPECS
+
+log = logging.getLogger(__name__)
+
+KINDS = ("meter-events", "outages", "works")
+FORMATS = ("csv", "jsonl")
+
+
+@dataclass
+class IngestResult:
+    """The accounting of one ingested input and the batch it was recorded as."""
+
+    accounting: Accounting
+    batch_id: int
+    kind: str = ""
+    source: str = ""
+
+
+def ingest(
+    *,
+    session: Session,
+    kind: str,
+    source: pathlib.Path | typing.IO[bytes],
+    name: str | None = None,
+    fmt: str | None = None,
+) -> IngestResult:
+    """Validate, account and merge one input; record the batch. Does not commit."""
+    if kind not in KINDS:
+        raise UsageError(f"unknown stream '{kind}'; use one of: {', '.join(KINDS)}")
+    if fmt is not None and fmt not in FORMATS:
+        raise UsageError(f"unknown format '{fmt}'; use csv or jsonl")
+    spec = SPECS[kind]
+    label = name or (str(source) if isinstance(source, (str, pathlib.Path)) else "body")
+    rows = open_rows(source, known=spec.fields, required=spec.required, fmt=fmt, name=label)
+    acct = Accounting(source=label)
+    session.flush()
+    batch_id = batches.open_batch(session=session, source=label, kind=kind)
+    conn = session.connection().connection.driver_connection
+    assert conn is not None
+    try:
+        if kind == "meter-events":
+            ingest_meter_events(conn=conn, batch_id=batch_id, rows=rows.rows, acct=acct)
+        else:
+            ingest_records(conn=conn, kind=kind, batch_id=batch_id, rows=rows.rows, acct=acct)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{label} is not UTF-8 ({exc.reason})") from None
+    if rows.unknown_columns:
+        acct.warnings.append(f"ignoring unknown field(s): {', '.join(rows.unknown_columns)}")
+    acct.rejects.sort(key=lambda r: r.line)
+    batches.close_batch(session=session, batch_id=batch_id, acct=acct)
+    log.info("%s %s: %d accepted, %d duplicates, %d updated, %d rejected", kind, label,
+             acct.accepted, acct.duplicates, acct.updated, acct.rejected)
+    return IngestResult(accounting=acct, batch_id=batch_id, kind=kind, source=label)
+
+
+def list_batches(*, session: Session, limit: int = 50) -> list[dict[str, typing.Any]]:
+    """The most recent ingest batches, newest first."""
+    return batches.list_batches(session=session, limit=limit)
+
+
+def batch_rejects(*, session: Session, batch_id: int) -> list[dict[str, typing.Any]]:
+    """The rejected rows of one batch (``NotFound`` if there is no such batch)."""
+    return batches.batch_rejects(session=session, batch_id=batch_id)

@@ -1,0 +1,120 @@
+"""Row validation for stream inputs: required fields, enums, timestamps, end before start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.clock import parse_timestamp
+
+KINDS = ("off", "on")
+ASSET_TYPES = ("feeder", "area")
+CAUSES = ("fault", "planned", "weather", "external", "customer", "unknown")
+METHODS = ("live_line", "load_transfer", "generator", "outage")
+TIME_HINT = "use ISO 8601, e.g. 2026-05-01T08:30:00+08:00 or 2026-05-01 08:30:00 (Beijing time)"
+
+
+class RowError(Exception):
+    """A row that cannot be accepted: the field and a reason a user can act on."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """Fields of one stream input (SPEC section 2)."""
+
+    kind: str
+    fields: tuple[str, ...]
+    required: tuple[str, ...]
+    enums: dict[str, tuple[str, ...]]
+    times: tuple[str, ...]
+    span: tuple[str, str] | None = None
+
+
+METER_EVENTS = StreamSpec(
+    "meter-events", ("meter_id", "time", "kind", "event_id"), ("meter_id", "time", "kind"),
+    {"kind": KINDS}, ("time",),
+)
+OUTAGES = StreamSpec(
+    "outages",
+    ("outage_id", "asset_type", "asset_id", "start_time", "end_time", "cause", "work_id"),
+    ("outage_id", "asset_type", "asset_id", "start_time", "cause"),
+    {"asset_type": ASSET_TYPES, "cause": CAUSES}, ("start_time", "end_time"),
+    ("start_time", "end_time"),
+)
+WORKS = StreamSpec(
+    "works",
+    ("work_id", "asset_type", "asset_id", "planned_start", "planned_end", "method"),
+    ("work_id", "asset_type", "asset_id", "planned_start", "planned_end"),
+    {"asset_type": ASSET_TYPES, "method": METHODS}, ("planned_start", "planned_end"),
+    ("planned_start", "planned_end"),
+)
+SPECS = {s.kind: s for s in (METER_EVENTS, OUTAGES, WORKS)}
+
+
+def missing(field: str) -> RowError:
+    """The error for an empty required field."""
+    return RowError(field, f"required field '{field}' is missing or empty")
+
+
+def bad_enum(field: str, value: str, allowed: tuple[str, ...]) -> RowError:
+    """The error for a value outside an enumeration."""
+    return RowError(field, f"unknown {field} '{value}'; use one of: {', '.join(allowed)}")
+
+
+def bad_time(field: str, value: str) -> RowError:
+    """The error for a timestamp that cannot be parsed."""
+    return RowError(field, f"cannot read {field} '{value}' as a time; {TIME_HINT}")
+
+
+def parse_time(field: str, value: str) -> datetime:
+    """Parse a timestamp (naive = Asia/Shanghai) to UTC, or raise ``RowError``."""
+    try:
+        return parse_timestamp(value)
+    except (ValueError, OverflowError):
+        raise bad_time(field, value) from None
+
+
+def validate(spec: StreamSpec, row: dict[str, str | None]) -> dict[str, str | datetime | None]:
+    """Check one row against ``spec``; return values with times parsed to UTC."""
+    error = row.get("__error__")
+    if error is not None:
+        raise RowError("", str(error))
+    for f in spec.required:
+        if row.get(f) is None:
+            raise missing(f)
+    out: dict[str, str | datetime | None] = {}
+    for f in spec.fields:
+        value = row.get(f)
+        if value is not None and "\x00" in value:
+            raise RowError(f, f"{f} contains a NUL character")
+        if value is not None and f in spec.enums and value not in spec.enums[f]:
+            raise bad_enum(f, value, spec.enums[f])
+        out[f] = value
+    for f in spec.times:
+        value = row.get(f)
+        out[f] = None if value is None else parse_time(f, value)
+    if spec.span:
+        start_f, end_f = spec.span
+        start, end = out[start_f], out[end_f]
+        if isinstance(start, datetime) and isinstance(end, datetime) and end < start:
+            hint = ("correct the times, or leave end_time empty while the outage lasts"
+                    if end_f == "end_time" else "correct the planned window")
+            raise RowError(end_f, f"{end_f} {row[end_f]} is before {start_f} {row[start_f]}; {hint}")
+    return out
+
+
+
+
+def copy_text(value: str | None) -> str:
+    r"""A value in PostgreSQL COPY text format (``\N`` for NULL)."""
+    if value is None:
+        return "\\N"
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return (value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                .replace("\r", "\\r"))
+    return value

@@ -1,0 +1,59 @@
+"""Inferred interruptions (SPEC section 3 step 2), kept up to date from the ingest change log."""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from importlib import resources
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["refresh"]
+
+
+@cache
+def _sql() -> dict[str, str]:
+    raw = resources.files(__name__).joinpath("refresh.sql").read_text(encoding="utf-8")
+    out: dict[str, str] = {}
+    name = ""
+    for line in raw.splitlines():
+        if line.startswith("-- name: "):
+            name = line.removeprefix("-- name: ").strip()
+            out[name] = ""
+        elif name:
+            out[name] += line + "\n"
+    return {k: v.strip() for k, v in out.items()}
+
+
+def refresh(*, session: Session, settings: Settings, full: bool = False) -> int:
+    """Recompute inferred interruptions for areas with new meter events; returns areas refreshed.
+
+    Only the affected time range of each area is recomputed (from its earliest changed time, or
+    the start of the interval open then). ``full`` rebuilds every area from the beginning, e.g.
+    after the meter registry or ``meter_off_fraction`` changed. Does not commit.
+    """
+    q = _sql()
+    session.execute(text(q["lock"]))
+    session.execute(text(q["drop_temp"]))
+    session.execute(text(q["all_areas" if full else "pending_areas"]))
+    areas = int(session.execute(text(q["count_areas"])).scalar_one())
+    if areas:
+        session.execute(text(q["meters"]))
+        session.execute(text(q["analyze"]))
+        if full:
+            session.execute(text("DELETE FROM inferred_interruption"))
+        else:
+            session.execute(text(q["delete_stale"]))
+        old = session.execute(text("SELECT current_setting('work_mem')")).scalar_one()
+        session.execute(text("SELECT set_config('work_mem', '256MB', true)"))
+        session.execute(text(q["recompute"]), {"fraction": str(settings.meter_off_fraction)})
+        session.execute(text("SELECT set_config('work_mem', :old, true)"), {"old": old})
+    session.execute(text(q["mark_done"]))
+    session.execute(text(q["drop_temp"]))
+    log.info("inferred interruptions refreshed for %d area(s)", areas)
+    return areas
