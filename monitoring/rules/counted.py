@@ -20,8 +20,15 @@ log = logging.getLogger(__name__)
 
 @cache
 def load_sql(name: str) -> str:
-    """The text of a ``.sql`` file of this package."""
-    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    """The text of a ``.sql`` file of this package, without its comment lines (but ``-- name:``)."""
+    raw = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    return strip_comments(raw)
+
+
+def strip_comments(sql: str) -> str:
+    """Drop whole-line ``--`` comments (their ``:words`` would read as bind parameters)."""
+    return "\n".join(line for line in sql.splitlines()
+                     if not line.lstrip().startswith("--") or line.startswith("-- name: "))
 
 
 def counted_sql() -> str:

@@ -1,0 +1,177 @@
+"""Monitoring jobs: plain functions, run once by ``gridwatch monitor run`` or by the scheduler."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from core.clock import utcnow
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JobFn = Callable[..., Any]
+Job = Callable[..., dict[str, Any]]
+
+
+def _count(result: Any) -> int | None:
+    if isinstance(result, bool):
+        return None
+    if isinstance(result, int):
+        return result
+    if isinstance(result, (list, tuple)):
+        return len(result)
+    if isinstance(result, dict):
+        for key in ("rows", "assets", "fired", "delivered"):
+            if isinstance(result.get(key), int):
+                return int(result[key])
+    return None
+
+
+def job(name: str) -> Callable[[JobFn], Job]:
+    """Make ``fn(*, session, settings, as_of, now)`` a job run with ``(engine=, settings=, ...)``.
+
+    The job gets its own session, committed on success and rolled back on error; its run is
+    timed and recorded in ``job_run`` (start, end, outcome, rows). An exception is logged and
+    reported in the result, never raised.
+    """
+
+    def wrap(fn: JobFn) -> Job:
+        @functools.wraps(fn)
+        def run(*, engine: Engine, settings: Settings, as_of: datetime | None = None,
+                now: datetime | None = None) -> dict[str, Any]:
+            now = now or utcnow()
+            as_of = as_of or now
+            started = utcnow()
+            with engine.begin() as conn:
+                run_id = conn.execute(
+                    text("INSERT INTO job_run (job, started_at) VALUES (:j, :t) RETURNING id"),
+                    {"j": name, "t": started},
+                ).scalar_one()
+            t0 = time.perf_counter()
+            session = Session(bind=engine, expire_on_commit=False)
+            outcome, result, detail = "success", None, None
+            try:
+                result = fn(session=session, settings=settings, as_of=as_of, now=now)
+                session.commit()
+            except Exception as exc:
+                session.rollback()
+                outcome = "error"
+                detail = f"{type(exc).__name__}: {exc}".strip()[:1000]
+                log.exception("job %s failed", name)
+            finally:
+                session.close()
+            seconds = round(time.perf_counter() - t0, 3)
+            rows = _count(result)
+            with engine.begin() as conn:
+                conn.execute(
+                    text("UPDATE job_run SET finished_at = :t, outcome = :o, rows = :r, "
+                         "detail = :d WHERE id = :id"),
+                    {"t": utcnow(), "o": outcome, "r": rows, "d": detail, "id": run_id},
+                )
+            log.info("job %s: %s in %.2fs", name, outcome, seconds)
+            return {"job": name, "outcome": outcome, "seconds": seconds, "rows": rows,
+                    "result": result, "error": detail}
+
+        run.job_name = name  # type: ignore[attr-defined]
+        return run
+
+    return wrap
+
+
+def _optional(module: str, attr: str) -> JobFn | None:
+    """A function of another package, or None when it is not there (yet)."""
+    try:
+        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+    except (ImportError, AttributeError):
+        return None
+
+
+@job("interruptions")
+def refresh_interruptions(*, session: Session, settings: Settings, as_of: datetime,
+                          now: datetime) -> Any:
+    """Fold new meter events into inferred interruptions (SPEC section 3 step 2)."""
+    refresh = _optional("monitoring.interruptions", "refresh")
+    if refresh is None:
+        return None
+    return refresh(session=session, settings=settings)
+
+
+@job("frequent_outage")
+def frequent_outage_status(*, session: Session, settings: Settings, as_of: datetime,
+                           now: datetime) -> dict[str, Any]:
+    """Bring asset_status to the as-of time (incrementally when it can)."""
+    from monitoring.rules.status import refresh_status
+
+    return refresh_status(session=session, settings=settings, as_of=as_of)
+
+
+@job("alerts")
+def evaluate_alerts(*, session: Session, settings: Settings, as_of: datetime,
+                    now: datetime) -> dict[str, Any]:
+    """Raise and resolve alerts for every rule."""
+    from monitoring.alerts.evaluate import evaluate_alerts as run
+
+    return run(session=session, settings=settings, as_of=as_of, now=now)
+
+
+@job("cases")
+def open_cases(*, session: Session, settings: Settings, as_of: datetime, now: datetime) -> Any:
+    """Open remediation cases for assets that became frequent (SPEC section 8)."""
+    fn = _optional("monitoring.cases.service", "open_cases")
+    if fn is None:
+        return None
+    return fn(session=session, settings=settings, at=as_of)
+
+
+@job("notify")
+def notify(*, session: Session, settings: Settings, as_of: datetime, now: datetime) -> Any:
+    """Queue repeat notifications and deliver what is due (never blocks an evaluation)."""
+    from monitoring.alerts.notify import notify as run
+
+    return run(session=session, settings=settings, now=now)
+
+
+@job("retention")
+def retention(*, session: Session, settings: Settings, as_of: datetime, now: datetime) -> Any:
+    """Drop meter events older than the retention period."""
+    fn = _optional("ingest.retention", "drop_old_meter_events")
+    if fn is None:
+        return None
+    return fn(session=session, settings=settings, now=now)
+
+
+# The evaluation, in order; each step commits on its own. Add a step with one line.
+STEPS: list[Job] = [
+    refresh_interruptions,
+    frequent_outage_status,
+    open_cases,
+    evaluate_alerts,
+]
+# Steps whose failure does not fail an evaluation.
+DELIVERY_STEPS: list[Job] = [notify]
+
+
+def run_steps(steps: list[Job], *, engine: Engine, settings: Settings,
+              as_of: datetime | None = None, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Run jobs one after another; each records itself and never raises."""
+    now = now or utcnow()
+    return [step(engine=engine, settings=settings, as_of=as_of or now, now=now) for step in steps]
+
+
+def run_all(*, engine: Engine, settings: Settings, as_of: datetime | None = None) -> dict[str, Any]:
+    """Evaluate everything once (rules, cases, alerts), then deliver notifications."""
+    now = utcnow()
+    as_of = as_of or now
+    steps = run_steps(STEPS, engine=engine, settings=settings, as_of=as_of, now=now)
+    deliveries = run_steps(DELIVERY_STEPS, engine=engine, settings=settings, as_of=as_of, now=now)
+    ok = all(s["outcome"] == "success" for s in steps)
+    return {"as_of": as_of, "ok": ok, "steps": steps + deliveries}
