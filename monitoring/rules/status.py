@@ -49,7 +49,8 @@ def settings_hash(settings: Settings) -> str:
 
 
 def refresh_status(
-    *, session: Session, settings: Settings, as_of: datetime, full: bool = False
+    *, session: Session, settings: Settings, as_of: datetime, full: bool = False,
+    margin: timedelta = CHANGE_MARGIN, max_dirty_share: float = MAX_DIRTY_SHARE,
 ) -> dict[str, Any]:
     """Bring ``asset_status`` to ``as_of``; returns mode, assets evaluated and seconds taken.
 
@@ -73,7 +74,7 @@ def refresh_status(
         year = timedelta(days=settings.frequent_year_days)
         session.execute(text(q["drop_dirty"]))
         session.execute(text(q["dirty"]), {
-            "since": state.ran_at - CHANGE_MARGIN,
+            "since": state.ran_at - margin,
             "old_lower": state.as_of - year, "new_lower": as_of - year,
             "old_short_edge": state.as_of - timedelta(minutes=settings.short_interruption_minutes),
             "as_of": as_of,
@@ -84,7 +85,7 @@ def refresh_status(
         evaluated = sum(len(v) for v in ids.values())
         total = session.execute(text(
             "SELECT (SELECT count(*) FROM area) + (SELECT count(*) FROM feeder)")).scalar_one()
-        if total and evaluated > MAX_DIRTY_SHARE * total:
+        if total and evaluated > max_dirty_share * total:
             incremental = False
         else:
             if evaluated:
@@ -99,7 +100,7 @@ def refresh_status(
         evaluated = session.execute(text("SELECT count(*) FROM asset_status")).scalar_one()
     session.execute(text(q["delete_gone"]))
     session.execute(text(q["save_state"]), {"as_of": as_of, "ran_at": ran_at, "hash": digest})
-    session.execute(text(q["prune_changes"]), {"before": ran_at - 2 * CHANGE_MARGIN})
+    session.execute(text(q["prune_changes"]), {"before": ran_at - 2 * max(margin, CHANGE_MARGIN)})
     seconds = round(time.perf_counter() - t0, 3)
     mode = "incremental" if incremental else "full"
     log.info("frequent-outage status %s at %s: %d asset(s) in %.2fs", mode, as_of, evaluated,
