@@ -1,0 +1,1 @@
+"""Reliability indices (SAIFI, SAIDI, CAIDI, ASAI) by region and period, and major event days."""
