@@ -1,0 +1,106 @@
+"""The app factory: ``create_app(settings)`` builds the FastAPI app; its lifespan owns the pool."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from api import errors
+from api.auth import ANY_ROLE, LoginLimiter, require_role
+from api.deps import Database
+from api.keys import Principal
+from api.routers import alerts, cases, ingest, login, ogc, reports, tiles
+from core.db import check_database
+from core.errors import DatabaseError
+from core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = (
+    "gridwatch HTTP API: stream ingest, reports, alerts, remediation cases, OGC API Features "
+    "and vector tiles. Send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`."
+)
+
+
+Anyone = Annotated[Principal, Depends(require_role(*ANY_ROLE))]
+
+
+def _maps_static_dir() -> Path | None:
+    spec = importlib.util.find_spec("maps")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        static = Path(location) / "static"
+        if static.is_dir():
+            return static
+    return None
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app for ``settings``; the engine is opened by the lifespan and disposed after."""
+    db = Database(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _ = db.engine
+        try:
+            yield
+        finally:
+            db.dispose()
+
+    app = FastAPI(
+        title="gridwatch",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.login_limiter = LoginLimiter()
+    errors.install(app)
+
+    @app.get("/healthz", tags=["health"], summary="Database reachability (no key needed)")
+    async def healthz() -> JSONResponse:
+        """200 when the database answers, 503 otherwise."""
+        try:
+            await run_in_threadpool(check_database, db.engine)
+        except DatabaseError as exc:
+            return errors.error_response(503, exc.code, exc.detail)
+        return JSONResponse({"status": "ok", "database": "reachable"})
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(_: Anyone) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(_: Anyone) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="gridwatch API")
+
+    for module in (login, ingest, reports, alerts, cases, ogc, tiles):
+        app.include_router(module.router)
+    if importlib.util.find_spec("api.routers.maps") is not None:
+        app.include_router(importlib.import_module("api.routers.maps").router)
+    static = _maps_static_dir()
+    if static is not None:
+        app.mount("/static", StaticFiles(directory=static), name="static")
+
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app for the environment's settings (the factory uvicorn workers import)."""
+    return create_app(get_settings())

@@ -1,0 +1,69 @@
+"""Request dependencies: settings, and one database session per request (commit in the route)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.db import make_engine
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Database:
+    """The app's engine and session factory; opened by the lifespan (or lazily), closed by it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Engine | None = None
+        self._factory: sessionmaker[Session] | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, created on first use."""
+        if self._engine is None:
+            self._engine = make_engine(self.settings)
+            self._factory = sessionmaker(bind=self._engine, expire_on_commit=False)
+        return self._engine
+
+    def session(self) -> Session:
+        """A new session."""
+        _ = self.engine
+        assert self._factory is not None
+        return self._factory()
+
+    def dispose(self) -> None:
+        """Close the pool."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+            self._factory = None
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session for this request; routes that write commit it themselves."""
+    db: Database = request.app.state.db
+    session = db.session()
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,54 @@
+"""Alerts: list them, and acknowledge one (who and when are recorded)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from api.auth import READERS, require_role
+from api.deps import SessionDep
+from api.errors import NotAvailable
+from api.keys import Principal
+from core.clock import utcnow
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+Reader = Annotated[Principal, Depends(require_role(*READERS))]
+Acker = Annotated[Principal, Depends(require_role("planner"))]
+
+
+def service() -> Any:
+    """The alerts service module."""
+    try:
+        return importlib.import_module("monitoring.alerts.service")
+    except ImportError:
+        raise NotAvailable("alerts are not available in this build") from None
+
+
+@router.get("", summary="List alerts", responses={200: {"description": "A JSON array of alerts"}})
+def list_alerts(
+    session: SessionDep,
+    _: Reader,
+    state: Annotated[
+        str | None, Query(description="firing or resolved; default every alert", pattern=r"^[a-z_]{1,32}$")
+    ] = None,
+) -> JSONResponse:
+    """Alerts, newest first, optionally only those in one state."""
+    rows = service().list_alerts(session=session, state=state)
+    return JSONResponse(jsonable_encoder(rows))
+
+
+@router.post("/{alert_id}/ack", summary="Acknowledge an alert")
+def acknowledge(
+    alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep, principal: Acker
+) -> JSONResponse:
+    """Record who acknowledged the alert and when."""
+    result = service().acknowledge(session=session, alert_id=alert_id, actor=principal.name, at=utcnow())
+    session.commit()
+    return JSONResponse(jsonable_encoder(result))

@@ -1,0 +1,99 @@
+"""Remediation cases: read them, let planners update them, and sign them off (409 when refused)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import REPORT_READERS, require_role
+from api.deps import SessionDep, SettingsDep
+from api.errors import NotAvailable
+from api.keys import Principal
+from core.clock import utcnow
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1/remediation/cases", tags=["remediation"])
+Reader = Annotated[Principal, Depends(require_role(*REPORT_READERS))]
+Editor = Annotated[Principal, Depends(require_role("planner"))]
+
+
+class SignOff(BaseModel):
+    """An optional verification note given with the sign-off."""
+
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(default=None, max_length=10_000)
+
+
+def service() -> Any:
+    """The cases service module."""
+    try:
+        return importlib.import_module("monitoring.cases.service")
+    except ImportError:
+        raise NotAvailable("remediation cases are not available in this build") from None
+
+
+@router.get("", summary="List remediation cases")
+def list_cases(
+    session: SessionDep,
+    _: Reader,
+    status: Annotated[
+        str | None, Query(description="open, in_progress, completed or closed", pattern=r"^[a-z_]{1,32}$")
+    ] = None,
+) -> JSONResponse:
+    """Every case, optionally only those with one status."""
+    return JSONResponse(jsonable_encoder(service().list_cases(session=session, status=status)))
+
+
+@router.get("/{case_id}", summary="One remediation case with its audit trail")
+def get_case(
+    case_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep, _: Reader
+) -> JSONResponse:
+    """One case."""
+    return JSONResponse(jsonable_encoder(service().get_case(session=session, case_id=case_id)))
+
+
+@router.patch("/{case_id}", summary="Update a case (measures, responsible unit, dates, status, note)")
+def update_case(
+    case_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    session: SessionDep,
+    principal: Editor,
+    changes: Annotated[dict[str, Any], Body(description="Fields to change, e.g. measures, status")],
+) -> JSONResponse:
+    """Apply the changes; every change is kept in the audit trail with who and when."""
+    result = service().update_case(
+        session=session, case_id=case_id, changes=changes, actor=principal.name, at=utcnow()
+    )
+    session.commit()
+    return JSONResponse(jsonable_encoder(result))
+
+
+@router.post(
+    "/{case_id}/sign-off",
+    summary="Sign off a completed case (闭环销号)",
+    responses={409: {"description": "Refused; the detail says which condition failed"}},
+)
+def sign_off(
+    case_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Editor,
+    body: Annotated[SignOff | None, Body()] = None,
+) -> JSONResponse:
+    """Close the case when the verification conditions hold; 409 with the reason otherwise."""
+    result = service().sign_off(
+        session=session,
+        settings=settings,
+        case_id=case_id,
+        actor=principal.name,
+        at=utcnow(),
+        note=body.note if body else None,
+    )
+    session.commit()
+    return JSONResponse(jsonable_encoder(result))

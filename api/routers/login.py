@@ -1,0 +1,121 @@
+"""Browser sign-in: exchange an API key for a session cookie (HttpOnly, SameSite=Strict)."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.auth import COOKIE, LoginLimiter
+from api.deps import SessionDep
+from api.errors import error_response
+from api.keys import SESSION_HOURS, close_session, open_session, principal_for_key
+from core.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["login"])
+
+DEFAULT_NEXT = "/maps/"
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>gridwatch: sign in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem}}
+input{{width:100%;padding:.5rem;margin:.5rem 0;box-sizing:border-box}}
+button{{padding:.5rem 1.5rem}}.err{{color:#b00020}}</style></head>
+<body><h1>gridwatch</h1><p>Sign in with your API key (ask an administrator for one).</p>
+{error}<form method="post" action="/login">
+<input type="hidden" name="next" value="{next}">
+<label for="key">API key</label>
+<input id="key" name="key" type="password" autocomplete="current-password" required autofocus>
+<button type="submit">Sign in</button></form></body></html>
+"""
+
+
+def safe_next(value: str | None) -> str:
+    """A local path to go to after sign-in (never another host)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return DEFAULT_NEXT
+    if value.startswith("/login"):
+        return DEFAULT_NEXT
+    return value
+
+
+def _page(next_url: str, error: str = "", status: int = 200) -> HTMLResponse:
+    err = f'<p class="err">{html.escape(error)}</p>' if error else ""
+    return HTMLResponse(PAGE.format(error=err, next=html.escape(next_url)), status_code=status)
+
+
+@router.get("/login", response_class=HTMLResponse, summary="Sign-in form")
+def login_form(next: str | None = None) -> HTMLResponse:  # noqa: A002 - the query name is `next`
+    """The sign-in form."""
+    return _page(safe_next(next))
+
+
+async def _read_form(request: Request) -> dict[str, str]:
+    body = await request.body()
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if ctype == "application/json":
+            data = json.loads(body or b"{}")
+            if not isinstance(data, dict):
+                raise UsageError("the body must be a JSON object with a 'key' field")
+            return {k: str(v) for k, v in data.items() if isinstance(v, (str, int))}
+        parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError("cannot read the sign-in form") from None
+    return {k: v[0] for k, v in parsed.items() if v}
+
+
+@router.post(
+    "/login",
+    summary="Exchange an API key for a session cookie",
+    status_code=303,
+    responses={303: {"description": "Signed in; redirected"}, 401: {"description": "Unknown key"}},
+)
+async def login(request: Request, session: SessionDep) -> Response:
+    """Check the key (form field or JSON ``key``); set the session cookie and redirect."""
+    limiter: LoginLimiter = request.app.state.login_limiter
+    client = request.client.host if request.client else "unknown"
+    limiter.check(client)
+    form = await _read_form(request)
+    next_url = safe_next(form.get("next") or request.query_params.get("next"))
+    key = (form.get("key") or "").strip()
+    principal = principal_for_key(session=session, key=key) if key else None
+    if principal is None:
+        limiter.failed(client)
+        log.warning("failed sign-in from %s", client)
+        detail = "unknown or revoked API key" if key else "give your API key in the 'key' field"
+        if "text/html" in request.headers.get("accept", ""):
+            return _page(next_url, detail, status=401)
+        return error_response(401, "unauthorized", detail)
+    token = open_session(session=session, key_id=principal.key_id)
+    session.commit()
+    response = RedirectResponse(next_url, status_code=303)
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=SESSION_HOURS * 3600,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout", summary="End the browser session", status_code=303)
+def logout(request: Request, session: SessionDep) -> Response:
+    """Forget the session and go back to the sign-in form."""
+    token = request.cookies.get(COOKIE)
+    if token:
+        close_session(session=session, token=token)
+        session.commit()
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return response

@@ -1,0 +1,145 @@
+"""Reports of SPEC section 9 over HTTP: the command line's options as query parameters."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from api.auth import REPORT_READERS, require_role
+from api.deps import SessionDep, SettingsDep
+from api.errors import NotAvailable
+from api.keys import Principal
+from core.clock import parse_as_of, parse_day_start
+
+log = logging.getLogger(__name__)
+
+Reader = Annotated[Principal, Depends(require_role(*REPORT_READERS))]
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+
+Format = Annotated[
+    Literal["json", "csv", "xlsx"], Query(description="json (default), csv (UTF-8 BOM) or xlsx")
+]
+
+DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The report: a JSON array of row objects, or a csv / xlsx download",
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            "text/csv": {"schema": {"type": "string"}},
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                "schema": {"type": "string", "format": "binary"}
+            },
+        },
+    },
+    400: {"description": "Bad option value"},
+}
+
+
+def _module(name: str) -> Any:
+    try:
+        return importlib.import_module(f"monitoring.reports.{name}")
+    except ImportError:
+        raise NotAvailable(f"the {name.replace('_', '-')} report is not available in this build") from None
+
+
+def _respond(report: Any, fmt: str) -> Response:
+    data = report.render(fmt)
+    filename = report.filename(fmt)
+    disposition = "inline" if fmt == "json" else "attachment"
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    header = f'{disposition}; filename="{ascii_name}"'
+    if ascii_name != filename:
+        header += f"; filename*=UTF-8''{quote(filename)}"
+    return Response(content=data, media_type=report.media_type(fmt), headers={"Content-Disposition": header})
+
+
+def day_end(text: str) -> Any:
+    """The end of a ``--to`` value: a date means the whole local day is included."""
+    if re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", text):
+        return parse_day_start(text) + timedelta(days=1)
+    return parse_day_start(text)
+
+
+@router.get("/frequent-outages", summary="Frequent-outage report (SPEC 9)", responses=DOWNLOAD)
+def frequent_outages(
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    as_of: Annotated[str | None, Query(description="As-of time (ISO 8601 or a date); default now")] = None,
+    all: Annotated[bool, Query(description="Every asset, not only frequent and at_risk")] = False,  # noqa: A002
+    format: Format = "json",  # noqa: A002
+) -> Response:
+    """Assets that are frequent or at risk as of a time (every asset with all=true)."""
+    when = parse_as_of(as_of) if as_of else None
+    report = _module("frequent_outages").build(session=session, settings=settings, as_of=when, all=all)
+    return _respond(report, format)
+
+
+@router.get("/zero-perception", summary="Zero-perception maintenance report (SPEC 9)", responses=DOWNLOAD)
+def zero_perception(
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    from_: Annotated[str, Query(alias="from", description="First day (local) or timestamp")],
+    to: Annotated[str, Query(description="Last day (included) or timestamp")],
+    by: Annotated[Literal["zone"] | None, Query(description="zone: the rate of each core zone")] = None,
+    format: Format = "json",  # noqa: A002
+) -> Response:
+    """In-scope works whose planned window overlaps [from, to], with misses (or rates by zone)."""
+    start, end = parse_day_start(from_), day_end(to)
+    report = _module("zero_perception").build(session=session, settings=settings, start=start, end=end, by=by)
+    return _respond(report, format)
+
+
+@router.get("/tags", summary="Tags report (SPEC 9)", responses=DOWNLOAD)
+def tags(session: SessionDep, settings: SettingsDep, _: Reader, format: Format = "json") -> Response:  # noqa: A002
+    """Every tag an asset has, with its share and the overlay features' names."""
+    return _respond(_module("tags").build(session=session, settings=settings), format)
+
+
+@router.get("/remediation", summary="Quarterly remediation list (SPEC 9)", responses=DOWNLOAD)
+def remediation(
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    quarter: Annotated[str, Query(description="e.g. 2026Q2", pattern=r"^\s*\d{4}-?[Qq][1-4]\s*$")],
+    public: Annotated[bool, Query(description="Leave out internal notes and names")] = False,
+    format: Format = "json",  # noqa: A002
+) -> Response:
+    """The list regulators check: every asset frequent in the quarter or with a case open."""
+    report = _module("remediation").build(
+        session=session, settings=settings, quarter=quarter.strip(), public=public
+    )
+    return _respond(report, format)
+
+
+@router.get("/reliability", summary="Reliability indices by region (SPEC 9)", responses=DOWNLOAD)
+def reliability(
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    period: Annotated[str, Query(description="2026, 2026Q2 or 2026-05")],
+    by: Annotated[Literal["county", "prefecture", "zone", "province"], Query(description="Region type")],
+    basis: Annotated[Literal["customer", "area"], Query(description="N: customers, or areas")] = "customer",
+    rank: Annotated[bool, Query(description="Rank the regions")] = False,
+    exclude_med: Annotated[bool, Query(description="Exclude major event days")] = False,
+    format: Format = "json",  # noqa: A002
+) -> Response:
+    """SAIFI, SAIDI, CAIDI and ASAI per region and variant."""
+    report = _module("reliability").build(
+        session=session,
+        settings=settings,
+        period=period.strip(),
+        by=by,
+        basis=basis,
+        rank=rank,
+        exclude_med=exclude_med,
+    )
+    return _respond(report, format)

@@ -1,0 +1,304 @@
+"""Feature queries for OGC API Features and vector tiles: feeders, areas and overlay layers."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from core.errors import NotFound, UsageError
+
+log = logging.getLogger(__name__)
+
+OVERLAY_LAYERS = ("weak_supply_village", "ethnic_minority_area", "old_compound", "core_zone")
+OVERLAY_TITLES = {
+    "weak_supply_village": "Weak-supply villages (供电薄弱村)",
+    "ethnic_minority_area": "Ethnic-minority areas (民族地区)",
+    "old_compound": "Old residential compounds (老旧小区)",
+    "core_zone": "Zero-perception core zones (零感知核心区)",
+}
+Bbox = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One feature collection: its id, title, description and geometry type."""
+
+    id: str
+    title: str
+    description: str
+    geometry: str
+
+
+ASSET_COLLECTIONS = (
+    Collection(
+        "feeders",
+        "Feeders (10 kV lines, 馈线)",
+        "Feeders with their frequent-outage status, tags and county.",
+        "MultiLineString",
+    ),
+    Collection(
+        "areas",
+        "Transformer areas (台区)",
+        "Transformer areas with status, count_365, max_60, tags and county.",
+        "MultiPolygon",
+    ),
+)
+OVERLAY_COLLECTIONS = tuple(
+    Collection(layer, OVERLAY_TITLES[layer], f"Overlay layer {layer}.", "MultiPolygon")
+    for layer in OVERLAY_LAYERS
+)
+COLLECTIONS = {c.id: c for c in ASSET_COLLECTIONS + OVERLAY_COLLECTIONS}
+
+_ASSET = {
+    "feeders": ("feeder", "feeder_id", "feeder", ""),
+    "areas": ("area", "area_id", "area", ""),
+}
+
+_ASSET_PROPS = """
+    LEFT JOIN asset_status s ON s.asset_type = :atype AND s.asset_id = f.{key}
+    LEFT JOIN asset_region r ON r.asset_type = :atype AND r.asset_id = f.{key}
+    LEFT JOIN admin_division c ON c.adcode = r.county_adcode
+    LEFT JOIN admin_division p ON p.adcode = r.prefecture_adcode
+    LEFT JOIN LATERAL (
+        SELECT coalesce(array_agg(t.layer ORDER BY t.layer), '{{}}') AS tags
+          FROM asset_tag t
+         WHERE t.asset_type = :atype AND t.asset_id = f.{key} AND t.share >= :min_share
+    ) g ON true
+"""
+
+
+def _where_bbox(bbox: Bbox | None, params: dict[str, Any], column: str = "f.geom") -> str:
+    if bbox is None:
+        return "true"
+    params.update(minx=bbox[0], miny=bbox[1], maxx=bbox[2], maxy=bbox[3])
+    return f"ST_Intersects({column}, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))"
+
+
+def parse_bbox(value: str | None) -> Bbox | None:
+    """Parse ``minlon,minlat,maxlon,maxlat`` (WGS84); a 6-number 3D bbox keeps its 2D part."""
+    if value is None or value.strip() == "":
+        return None
+    try:
+        nums = [float(v) for v in value.split(",")]
+    except ValueError:
+        raise UsageError(f"bbox must be four numbers minlon,minlat,maxlon,maxlat, not {value!r}") from None
+    if len(nums) == 6:
+        nums = [nums[0], nums[1], nums[3], nums[4]]
+    if len(nums) != 4 or any(n != n or n in (float("inf"), float("-inf")) for n in nums):
+        raise UsageError(f"bbox must be four numbers minlon,minlat,maxlon,maxlat, not {value!r}")
+    minx, miny, maxx, maxy = nums
+    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise UsageError("bbox is outside WGS84 bounds (lon -180..180, lat -90..90, min before max)")
+    if minx > maxx:
+        raise UsageError("bbox crossing the antimeridian is not supported")
+    return (minx, miny, maxx, maxy)
+
+
+def _collection(collection_id: str) -> Collection:
+    try:
+        return COLLECTIONS[collection_id]
+    except KeyError:
+        raise NotFound(f"no collection {collection_id!r}") from None
+
+
+_ASSET_COLUMNS = {
+    "feeders": ("feeder_id", "name", "substation", "voltage_kv"),
+    "areas": ("area_id", "feeder_id", "name", "customers", "capacity_kva"),
+}
+
+
+def _items_sql(
+    collection_id: str, where: str, params: dict[str, Any], tag_min_share: float
+) -> tuple[str, str]:
+    """(count SQL, page SQL) for a collection; ``where`` uses the alias ``f``."""
+    if collection_id in _ASSET:
+        atype, key, table, _ = _ASSET[collection_id]
+        params.update(atype=atype, min_share=tag_min_share)
+        geom = "ST_ForcePolygonCCW(f.geom)" if atype == "area" else "f.geom"
+        cols = ", ".join(f"'{c}', f.{c}" for c in _ASSET_COLUMNS[collection_id])
+        page = f"""
+            SELECT f.{key} AS id, ST_AsGeoJSON({geom}, 7)::json AS geometry,
+                   json_build_object('asset_type', CAST(:atype AS text), {cols},
+                       'status', s.status, 'count_365', s.count_365, 'max_60', s.max_60,
+                       'status_as_of', s.as_of, 'tags', to_json(g.tags),
+                       'county', r.county_adcode, 'county_name', c.name,
+                       'prefecture', r.prefecture_adcode, 'prefecture_name', p.name) AS properties
+              FROM {table} f
+              {_ASSET_PROPS.format(key=key)}
+             WHERE {where}
+             ORDER BY f.{key}
+             LIMIT :limit OFFSET :offset"""
+        return f"SELECT count(*) FROM {table} f WHERE {where}", page
+    params.update(layer=collection_id)
+    count = f"SELECT count(*) FROM overlay_feature f WHERE f.layer = :layer AND {where}"
+    page = f"""
+        SELECT f.feature_id AS id, ST_AsGeoJSON(ST_ForcePolygonCCW(f.geom), 7)::json AS geometry,
+               json_build_object('layer', f.layer, 'feature_id', f.feature_id, 'name', f.name) AS properties
+          FROM overlay_feature f
+         WHERE f.layer = :layer AND {where}
+         ORDER BY f.feature_id
+         LIMIT :limit OFFSET :offset"""
+    return count, page
+
+
+def _feature(row: Any) -> dict[str, Any]:
+    props = dict(row.properties or {})
+    return {"type": "Feature", "id": row.id, "geometry": row.geometry, "properties": props}
+
+
+def items(
+    *,
+    session: Session,
+    collection_id: str,
+    tag_min_share: float,
+    bbox: Bbox | None = None,
+    limit: int = 10,
+    offset: int = 0,
+) -> tuple[int, list[dict[str, Any]]]:
+    """(number matched, one page of GeoJSON features) of a collection, filtered by ``bbox``."""
+    _collection(collection_id)
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    where = _where_bbox(bbox, params)
+    count_sql, page_sql = _items_sql(collection_id, where, params, tag_min_share)
+    matched = int(session.execute(text(count_sql), params).scalar_one())
+    rows = session.execute(text(page_sql), params).all() if offset < matched else []
+    return matched, [_feature(r) for r in rows]
+
+
+def item(*, session: Session, collection_id: str, feature_id: str, tag_min_share: float) -> dict[str, Any]:
+    """One feature by id; NotFound when there is none."""
+    _collection(collection_id)
+    key = _ASSET[collection_id][1] if collection_id in _ASSET else "feature_id"
+    params: dict[str, Any] = {"limit": 1, "offset": 0, "fid": feature_id}
+    _, page_sql = _items_sql(collection_id, f"f.{key} = :fid", params, tag_min_share)
+    row = session.execute(text(page_sql), params).first()
+    if row is None:
+        raise NotFound(f"no feature {feature_id!r} in collection {collection_id!r}")
+    return _feature(row)
+
+
+def extent(*, session: Session, collection_id: str) -> Bbox | None:
+    """The WGS84 bounding box of a collection, or None when it is empty."""
+    _collection(collection_id)
+    if collection_id in _ASSET:
+        table = _ASSET[collection_id][2]
+        sql, params = f"SELECT ST_Extent(geom) FROM {table}", {}
+    else:
+        sql, params = (
+            "SELECT ST_Extent(geom) FROM overlay_feature WHERE layer = :layer",
+            {"layer": collection_id},
+        )
+    row = session.execute(
+        text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM ({sql}) AS q(e)"), params
+    ).first()
+    if row is None or row[0] is None:
+        return None
+    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+
+TILE_LAYERS = ("feeders", "areas", *OVERLAY_LAYERS)
+MAX_ZOOM = 22
+EXTENT = 4096
+BUFFER = 64
+
+_TILE_ENV = """
+    WITH b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env,
+                      ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), 4326) AS env4326)
+"""
+_TILE_SQL = {
+    "areas": _TILE_ENV
+    + """
+    , q AS (
+        SELECT ST_AsMVTGeom(ST_Transform(ST_Simplify(f.geom, :tol, true), 3857),
+                            b.env, :extent, :buffer, true) AS geom,
+               f.area_id, f.feeder_id, f.name, f.customers,
+               coalesce(s.status, 'unknown') AS status, s.count_365, s.max_60,
+               (SELECT string_agg(t.layer, ',' ORDER BY t.layer) FROM asset_tag t
+                 WHERE t.asset_type = 'area' AND t.asset_id = f.area_id AND t.share >= :min_share) AS tags
+          FROM area f CROSS JOIN b
+          LEFT JOIN asset_status s ON s.asset_type = 'area' AND s.asset_id = f.area_id
+         WHERE f.geom && b.env4326
+           AND (ST_XMax(f.geom) - ST_XMin(f.geom) >= :px OR ST_YMax(f.geom) - ST_YMin(f.geom) >= :px))
+    SELECT ST_AsMVT(q.*, 'areas', :extent, 'geom') FROM q WHERE q.geom IS NOT NULL
+    """,
+    "feeders": _TILE_ENV
+    + """
+    , q AS (
+        SELECT ST_AsMVTGeom(ST_Transform(ST_Simplify(f.geom, :tol, true), 3857),
+                            b.env, :extent, :buffer, true) AS geom,
+               f.feeder_id, f.name, f.substation, f.voltage_kv,
+               coalesce(s.status, 'unknown') AS status, s.count_365, s.max_60,
+               (SELECT string_agg(t.layer, ',' ORDER BY t.layer) FROM asset_tag t
+                 WHERE t.asset_type = 'feeder' AND t.asset_id = f.feeder_id AND t.share >= :min_share) AS tags
+          FROM feeder f CROSS JOIN b
+          LEFT JOIN asset_status s ON s.asset_type = 'feeder' AND s.asset_id = f.feeder_id
+         WHERE f.geom && b.env4326)
+    SELECT ST_AsMVT(q.*, 'feeders', :extent, 'geom') FROM q WHERE q.geom IS NOT NULL
+    """,
+    "overlay": _TILE_ENV
+    + """
+    , q AS (
+        SELECT ST_AsMVTGeom(ST_Transform(ST_Simplify(f.geom, :tol, true), 3857),
+                            b.env, :extent, :buffer, true) AS geom,
+               f.feature_id, f.name, f.layer
+          FROM overlay_feature f CROSS JOIN b
+         WHERE f.layer = :layer AND f.geom && b.env4326)
+    SELECT ST_AsMVT(q.*, :layer, :extent, 'geom') FROM q WHERE q.geom IS NOT NULL
+    """,
+}
+_ETAG_SQL = {
+    "areas": """SELECT (SELECT max(updated_at) FROM area), (SELECT max(updated_at) FROM feeder),
+                       (SELECT max(as_of) FROM asset_status WHERE asset_type = 'area'),
+                       (SELECT max(computed_at) FROM asset_tag WHERE asset_type = 'area')""",
+    "feeders": """SELECT (SELECT max(updated_at) FROM feeder),
+                         (SELECT max(as_of) FROM asset_status WHERE asset_type = 'feeder'),
+                         (SELECT max(computed_at) FROM asset_tag WHERE asset_type = 'feeder')""",
+    "overlay": "SELECT (SELECT max(updated_at) FROM overlay_feature WHERE layer = :layer)",
+}
+
+
+def _tile_layer(layer: str) -> str:
+    if layer not in TILE_LAYERS:
+        raise NotFound(f"no tile layer {layer!r}; layers: {', '.join(TILE_LAYERS)}")
+    return layer if layer in ("areas", "feeders") else "overlay"
+
+
+def tile_params(layer: str, z: int, x: int, y: int, tag_min_share: float) -> tuple[str, dict[str, Any]]:
+    """The SQL and bound parameters of one tile (also used by the benchmark as the bare query)."""
+    kind = _tile_layer(layer)
+    if not 0 <= z <= MAX_ZOOM or not (0 <= x < 2**z and 0 <= y < 2**z):
+        raise NotFound(f"no tile {z}/{x}/{y}")
+    pixel = 360.0 / (2**z) / EXTENT
+    params: dict[str, Any] = {
+        "z": z,
+        "x": x,
+        "y": y,
+        "extent": EXTENT,
+        "buffer": BUFFER,
+        "margin": BUFFER / EXTENT,
+        "tol": pixel / 2 if z < 16 else 0.0,
+        "px": pixel,
+        "min_share": tag_min_share,
+        "layer": layer,
+    }
+    return _TILE_SQL[kind], params
+
+
+def tile(*, session: Session, layer: str, z: int, x: int, y: int, tag_min_share: float) -> bytes:
+    """One Mapbox Vector Tile of ``layer`` (feeders, areas or an overlay layer), made by ST_AsMVT."""
+    sql, params = tile_params(layer, z, x, y, tag_min_share)
+    data = session.execute(text(sql), params).scalar()
+    return bytes(data) if data else b""
+
+
+def tile_etag(*, session: Session, layer: str, tag_min_share: float) -> str:
+    """A validator that changes when the layer's data, statuses or tags change."""
+    kind = _tile_layer(layer)
+    row = session.execute(text(_ETAG_SQL[kind]), {"layer": layer}).first()
+    stamp = "|".join(str(v) for v in (row or ())) + f"|{layer}|{tag_min_share}"
+    return hashlib.sha256(stamp.encode()).hexdigest()[:24]
