@@ -99,8 +99,10 @@ WITH inside AS (
     -- Features whose interior meets the asset's interior (a shared border does not count).
     SELECT DISTINCT d.asset_type, d.asset_id, p.layer, p.feature_id
     FROM _spatial_todo d
-    JOIN overlay_piece p ON d.geom && p.geom AND ST_Relate(d.geom, p.geom, 'T********')
+    JOIN overlay_piece p ON ST_Intersects(d.geom, p.geom)
     WHERE d.do_tags AND d.size > 0
+      AND CASE WHEN ST_CoveredBy(d.geom, p.geom) THEN true
+               ELSE ST_Relate(d.geom, p.geom, 'T********') END
 ), named AS (
     SELECT t.asset_type, t.asset_id, t.layer,
            array_agg(t.feature_id ORDER BY f.name, t.feature_id) AS ids,
@@ -122,24 +124,24 @@ WHERE d.do_regions AND t.asset_type = d.asset_type AND t.asset_id = d.asset_id;
 -- The county each asset overlaps most (area for areas, length for feeders); ties go to the
 -- smaller adcode. An asset outside every county keeps a row with no county.
 INSERT INTO asset_region (asset_type, asset_id, county_adcode, prefecture_adcode)
-SELECT d.asset_type, d.asset_id, best.adcode, best.parent_adcode
+WITH overlap AS (
+    SELECT d.asset_type, d.asset_id, p.adcode, p.parent_adcode,
+           sum(CASE
+                 WHEN ST_CoveredBy(d.geom, p.geom) THEN d.size
+                 WHEN d.asset_type = 'area' THEN ST_Area(ST_Intersection(d.geom, p.geom)::geography)
+                 ELSE ST_Length(ST_Intersection(d.geom, p.geom)::geography)
+               END) AS overlap
+    FROM _spatial_todo d
+    JOIN admin_piece p ON ST_Intersects(d.geom, p.geom)
+    WHERE d.do_regions
+    GROUP BY d.asset_type, d.asset_id, p.adcode, p.parent_adcode
+), best AS (
+    SELECT DISTINCT ON (asset_type, asset_id) asset_type, asset_id, adcode, parent_adcode
+    FROM overlap
+    WHERE overlap > 0
+    ORDER BY asset_type, asset_id, overlap DESC, adcode
+)
+SELECT d.asset_type, d.asset_id, b.adcode, b.parent_adcode
 FROM _spatial_todo d
-LEFT JOIN LATERAL (
-    SELECT c.adcode, c.parent_adcode
-    FROM (
-        SELECT p.adcode, p.parent_adcode,
-               sum(CASE
-                     WHEN ST_CoveredBy(d.geom, p.geom) THEN d.size
-                     WHEN d.asset_type = 'area'
-                       THEN ST_Area(ST_Intersection(d.geom, p.geom)::geography)
-                     ELSE ST_Length(ST_Intersection(d.geom, p.geom)::geography)
-                   END) AS overlap
-        FROM admin_piece p
-        WHERE ST_Intersects(d.geom, p.geom)
-        GROUP BY p.adcode, p.parent_adcode
-    ) c
-    WHERE c.overlap > 0
-    ORDER BY c.overlap DESC, c.adcode
-    LIMIT 1
-) best ON true
+LEFT JOIN best b ON b.asset_type = d.asset_type AND b.asset_id = d.asset_id
 WHERE d.do_regions;
