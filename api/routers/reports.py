@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -17,8 +17,13 @@ from api.deps import SessionDep, SettingsDep
 from api.errors import NotAvailable
 from api.keys import Principal
 from core.clock import parse_as_of, parse_day_start
+from core.errors import UsageError
 
 log = logging.getLogger(__name__)
+
+MIN_YEAR, MAX_YEAR = 1970, 2200
+QUARTER = r"^\s*(19[7-9]\d|2[01]\d\d)-?[Qq][1-4]\s*$"
+PERIOD = r"^\s*(19[7-9]\d|2[01]\d\d)(-?[Qq][1-4]|-(0[1-9]|1[0-2]))?\s*$"
 
 Reader = Annotated[Principal, Depends(require_role(*REPORT_READERS))]
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -60,11 +65,32 @@ def _respond(report: Any, fmt: str) -> Response:
     return Response(content=data, media_type=report.media_type(fmt), headers={"Content-Disposition": header})
 
 
-def day_end(text: str) -> Any:
-    """The end of a ``--to`` value: a date means the whole local day is included."""
-    if re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", text):
-        return parse_day_start(text) + timedelta(days=1)
-    return parse_day_start(text)
+def _checked(value: datetime, text: str) -> datetime:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise UsageError(f"{text!r} is outside the years {MIN_YEAR}..{MAX_YEAR}")
+    return value
+
+
+def as_of_time(text: str) -> datetime:
+    """An as-of time as the command line reads it, within a sane range of years."""
+    try:
+        return _checked(parse_as_of(text), text)
+    except (ValueError, OverflowError):
+        raise UsageError(f"not a usable time: {text!r}") from None
+
+
+def day_start(text: str) -> datetime:
+    """A ``from`` value: a date is local midnight."""
+    try:
+        return _checked(parse_day_start(text), text)
+    except (ValueError, OverflowError):
+        raise UsageError(f"not a usable date or time: {text!r}") from None
+
+
+def day_end(text: str) -> datetime:
+    """The end of a ``to`` value: a date means the whole local day is included."""
+    start = day_start(text)
+    return start + timedelta(days=1) if re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", text) else start
 
 
 @router.get("/frequent-outages", summary="Frequent-outage report (SPEC 9)", responses=DOWNLOAD)
@@ -77,7 +103,7 @@ def frequent_outages(
     format: Format = "json",  # noqa: A002
 ) -> Response:
     """Assets that are frequent or at risk as of a time (every asset with all=true)."""
-    when = parse_as_of(as_of) if as_of else None
+    when = as_of_time(as_of) if as_of else None
     report = _module("frequent_outages").build(session=session, settings=settings, as_of=when, all=all)
     return _respond(report, format)
 
@@ -93,7 +119,7 @@ def zero_perception(
     format: Format = "json",  # noqa: A002
 ) -> Response:
     """In-scope works whose planned window overlaps [from, to], with misses (or rates by zone)."""
-    start, end = parse_day_start(from_), day_end(to)
+    start, end = day_start(from_), day_end(to)
     report = _module("zero_perception").build(session=session, settings=settings, start=start, end=end, by=by)
     return _respond(report, format)
 
@@ -109,7 +135,7 @@ def remediation(
     session: SessionDep,
     settings: SettingsDep,
     _: Reader,
-    quarter: Annotated[str, Query(description="e.g. 2026Q2", pattern=r"^\s*\d{4}-?[Qq][1-4]\s*$")],
+    quarter: Annotated[str, Query(description="e.g. 2026Q2", pattern=QUARTER)],
     public: Annotated[bool, Query(description="Leave out internal notes and names")] = False,
     format: Format = "json",  # noqa: A002
 ) -> Response:
@@ -125,7 +151,7 @@ def reliability(
     session: SessionDep,
     settings: SettingsDep,
     _: Reader,
-    period: Annotated[str, Query(description="2026, 2026Q2 or 2026-05")],
+    period: Annotated[str, Query(description="2026, 2026Q2 or 2026-05", pattern=PERIOD)],
     by: Annotated[Literal["county", "prefecture", "zone", "province"], Query(description="Region type")],
     basis: Annotated[Literal["customer", "area"], Query(description="N: customers, or areas")] = "customer",
     rank: Annotated[bool, Query(description="Rank the regions")] = False,
