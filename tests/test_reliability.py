@@ -63,6 +63,8 @@ def scenario(session: Session) -> None:
     add_outage(session, "a4f", "area", "A4", t(2026, 5, 5, 10), t(2026, 5, 5, 11), "fault")
     add_outage(session, "a4w", "area", "A4", t(2026, 5, 5, 10, 30), t(2026, 5, 5, 12), "weather")
     add_outage(session, "june", "area", "A4", t(2026, 6, 1), t(2026, 6, 1, 5), "fault")
+    # The same fault on F1 recorded on A1 too, same start: still one interruption of A1.
+    add_outage(session, "f1dup", "area", "A1", t(2026, 5, 10, 10), t(2026, 5, 10, 11), "fault")
 
 
 def rows_by(session: Session, by: str, **kw: object) -> dict[tuple[str, str], dict]:

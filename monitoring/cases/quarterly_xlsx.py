@@ -68,7 +68,7 @@ def _title(ws: Worksheet, width: int, title: str, subtitle: str) -> None:
     last = get_column_letter(max(width, 1))
     ws.merge_cells(f"A1:{last}1")
     ws.merge_cells(f"A2:{last}2")
-    ws.cell(row=1, column=1).alignment = Alignment(horizontal="center")
+    ws.cell(row=1, column=1).alignment = Alignment(horizontal="left")
     ws.row_dimensions[1].height = 24
 
 
@@ -90,7 +90,6 @@ def _list_sheet(ws: Worksheet, rows: Sequence[dict[str, Any]], columns: Sequence
                 cell.value = CASE_LABELS.get(value, value)
             else:
                 cell.value = _cell_value(col, value)
-            cell.border = _BOX
             if col in TEXT_COLUMNS:
                 cell.number_format = "@"
                 cell.data_type = "s"
@@ -101,11 +100,13 @@ def _list_sheet(ws: Worksheet, rows: Sequence[dict[str, Any]], columns: Sequence
     last = get_column_letter(len(columns))
     ws.freeze_panes = "C4"
     ws.auto_filter.ref = f"A3:{last}{len(rows) + 3}"
+    # Printed on A3 landscape at a readable scale; header row and the IDs repeat on every page.
     ws.print_title_rows = "3:3"
+    ws.print_title_cols = "A:C"
     ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.paperSize = ws.PAPERSIZE_A3
+    ws.page_setup.scale = 80
+    ws.print_options.gridLines = True
 
 
 def summary_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -85,7 +85,7 @@ def base_params(*, settings: Settings, period: Period, basis: str, now: datetime
         raise UsageError(f"basis must be customer or area, not {basis!r}")
     current = now or utcnow()
     return {
-        "lo": period.start, "hi": period.end,
+        "lo": period.start, "hi": period.end, "clip_lo": period.start, "clip_hi": period.end,
         "open_end": max(min(current, period.end), period.start),
         "short_seconds": float(settings.short_interruption_minutes) * 60.0,
         "basis_area": basis == "area",

@@ -1,20 +1,21 @@
 -- Reliability sums per (region, variant) over the period [:lo, :hi) (SPEC section 9).
--- An open interruption ends at :open_end (the period's end, or now if earlier). Merged
--- interruptions that start on a major event day (:med_days, local dates) are left out.
+-- A merged interruption overlaps the period when one of its intervals ends after :lo; its
+-- hours are the sum of its pieces' contribs clipped to the period. Merged interruptions that
+-- start on a major event day (:med_days, local dates) are left out.
 -- The region_area CTE (one of indices.REGION_SQL) gives (region_id, region_name, area_id).
 WITH {merged},
-inside AS (
-    SELECT variant, area_id,
-           GREATEST(EXTRACT(EPOCH FROM LEAST(COALESCE(e, :open_end), :hi) - GREATEST(s, :lo)), 0)
-               / 3600.0 AS hours
-      FROM merged
-     WHERE COALESCE(e, 'infinity'::timestamptz) > :lo
-       AND (CAST(:med_days AS date[]) IS NULL
-            OR NOT (CAST(s AT TIME ZONE 'Asia/Shanghai' AS date) = ANY (CAST(:med_days AS date[]))))
+kept AS (
+    SELECT * FROM pieces
+     WHERE CAST(:med_days AS date[]) IS NULL
+        OR NOT (CAST(gs AT TIME ZONE 'Asia/Shanghai' AS date) = ANY (CAST(:med_days AS date[])))
 ),
 per_area AS (
-    SELECT variant, area_id, count(*) AS n, sum(hours) AS h
-      FROM inside
+    SELECT variant, area_id,
+           count(*) FILTER (WHERE is_new AND s >= :lo)
+             + CASE WHEN bool_or(gs < :lo AND COALESCE(e, 'infinity'::timestamptz) > :lo)
+                    THEN 1 ELSE 0 END AS n,
+           sum(contrib) / 3600.0 AS h
+      FROM kept
      GROUP BY variant, area_id
 ),
 region_area AS (
@@ -32,17 +33,19 @@ totals AS (
      GROUP BY region_id
 ),
 sums AS (
-    SELECT w.region_id, v.variant,
-           COALESCE(sum(p.n), 0)::bigint AS interruptions,
-           COALESCE(sum(w.c * p.n), 0)::double precision AS customer_interruptions,
-           COALESCE(sum(w.c * p.h), 0)::double precision AS customer_hours
+    SELECT w.region_id, p.variant,
+           sum(p.n)::bigint AS interruptions,
+           sum(w.c * p.n)::double precision AS customer_interruptions,
+           sum(w.c * p.h)::double precision AS customer_hours
       FROM weights w
-      CROSS JOIN (SELECT variant FROM variants WHERE variant = ANY (CAST(:variants AS text[]))) v
-      LEFT JOIN per_area p ON p.area_id = w.area_id AND p.variant = v.variant
-     GROUP BY w.region_id, v.variant
+      JOIN per_area p ON p.area_id = w.area_id
+     GROUP BY w.region_id, p.variant
 )
-SELECT t.region_id, t.region_name, s.variant, t.customers::bigint AS customers,
-       s.interruptions, s.customer_interruptions, s.customer_hours
+SELECT t.region_id, t.region_name, v.variant, t.customers::bigint AS customers,
+       COALESCE(s.interruptions, 0) AS interruptions,
+       COALESCE(s.customer_interruptions, 0) AS customer_interruptions,
+       COALESCE(s.customer_hours, 0) AS customer_hours
   FROM totals t
-  JOIN sums s ON s.region_id = t.region_id
- ORDER BY t.region_id, s.variant
+ CROSS JOIN unnest(CAST(:variants AS text[])) AS v (variant)
+  LEFT JOIN sums s ON s.region_id = t.region_id AND s.variant = v.variant
+ ORDER BY t.region_id, array_position(CAST(:variants AS text[]), v.variant)

@@ -7,7 +7,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -73,7 +73,8 @@ def major_event_days(
     history_start = _years_before(start_day, HISTORY_YEARS)
     lo = datetime(history_start.year, history_start.month, history_start.day, tzinfo=LOCAL_TZ)
     params = base_params(settings=settings, period=period, basis=basis, now=now)
-    params.update(lo=lo, hi=period.end, variants=["all"])
+    params.update(lo=lo, hi=period.end, variants=["all"], clip_lo=datetime.min.replace(tzinfo=UTC),
+                  clip_hi=datetime.max.replace(tzinfo=UTC))
     daily = {r["day"]: float(r["saidi_minutes"] or 0.0)
              for r in session.execute(text(load_sql("daily.sql")), params).mappings()}
     history = [v for d, v in daily.items() if d < start_day]

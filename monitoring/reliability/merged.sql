@@ -1,44 +1,54 @@
 -- Interruptions of every area for reliability (SPEC section 9): section 3 steps 1 and 2 (the
 -- area_interruption view), step 4 (a recorded end at most :short_seconds after the start does
--- not count; an open one does), then, per variant, the causes it leaves out are dropped BEFORE
--- step 5 merges overlapping or touching intervals. Step 3 does not apply.
+-- not count; an open one does), then for each variant the causes it leaves out are dropped
+-- BEFORE step 5 merges overlapping or touching intervals. Step 3 does not apply.
+-- One sort serves all three variants: running maxima FILTERed by variant find where each
+-- variant's merged interruptions start (gs: the start of the merged interruption a row belongs
+-- to), and each row's `contrib` is the time, inside [:clip_lo, :clip_hi], that it adds to the
+-- union of the earlier rows, so the contribs of a merged interruption sum to its length.
+-- An open interval merges with everything after it and lasts until :open_end.
 -- Only intervals that start before :hi and have not ended before :lo are read: an interval
 -- that ended before :lo can change only the start of a merged interruption that already
 -- starts before :lo, never which intervals merge after it.
-variants (variant, excluded) AS (
-    VALUES ('all', ARRAY[]::text[]),
-           ('no_external', ARRAY['weather', 'external']),
-           ('no_planned', ARRAY['planned'])
-),
 raw AS (
-    SELECT ai.area_id, ai.start_time, ai.end_time, ai.cause
+    SELECT ai.area_id, ai.start_time AS s, ai.end_time AS e,
+           LEAST(COALESCE(ai.end_time, :open_end), :clip_hi) AS e_clip,
+           GREATEST(ai.start_time, :clip_lo) AS s_clip,
+           ai.cause NOT IN ('weather', 'external') AS in_ne,
+           ai.cause <> 'planned' AS in_np
       FROM area_interruption ai
      WHERE ai.start_time < :hi
        AND (ai.end_time IS NULL OR ai.end_time >= :lo)
        AND (ai.end_time IS NULL OR ai.end_time - ai.start_time > make_interval(secs => :short_seconds))
 ),
-counted AS (
-    SELECT v.variant, r.area_id, r.start_time, r.end_time
+runs AS (
+    SELECT r.*,
+           max(COALESCE(e, 'infinity'::timestamptz)) OVER w AS m_all,
+           max(COALESCE(e, 'infinity'::timestamptz)) FILTER (WHERE in_ne) OVER w AS m_ne,
+           max(COALESCE(e, 'infinity'::timestamptz)) FILTER (WHERE in_np) OVER w AS m_np,
+           max(e_clip) OVER w AS c_all,
+           max(e_clip) FILTER (WHERE in_ne) OVER w AS c_ne,
+           max(e_clip) FILTER (WHERE in_np) OVER w AS c_np
       FROM raw r
-      JOIN variants v ON v.variant = ANY (CAST(:variants AS text[])) AND NOT (r.cause = ANY (v.excluded))
-),
-marked AS (
-    SELECT variant, area_id, start_time, end_time,
-           CASE WHEN start_time <= max(COALESCE(end_time, 'infinity'::timestamptz)) OVER w
-                THEN 0 ELSE 1 END AS is_new
-      FROM counted
-    WINDOW w AS (PARTITION BY variant, area_id ORDER BY start_time, end_time NULLS LAST
+    WINDOW w AS (PARTITION BY area_id ORDER BY s, e NULLS LAST
                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ),
-grouped AS (
-    SELECT variant, area_id, start_time, end_time,
-           sum(is_new) OVER (PARTITION BY variant, area_id ORDER BY start_time, end_time NULLS LAST
-                             ROWS UNBOUNDED PRECEDING) AS grp
-      FROM marked
+starts AS (
+    SELECT r.*,
+           max(s) FILTER (WHERE m_all IS NULL OR s > m_all) OVER w AS gs_all,
+           max(s) FILTER (WHERE in_ne AND (m_ne IS NULL OR s > m_ne)) OVER w AS gs_ne,
+           max(s) FILTER (WHERE in_np AND (m_np IS NULL OR s > m_np)) OVER w AS gs_np
+      FROM runs r
+    WINDOW w AS (PARTITION BY area_id ORDER BY s, e NULLS LAST ROWS UNBOUNDED PRECEDING)
 ),
-merged AS (
-    SELECT variant, area_id, min(start_time) AS s,
-           CASE WHEN bool_or(end_time IS NULL) THEN NULL ELSE max(end_time) END AS e
-      FROM grouped
-     GROUP BY variant, area_id, grp
+pieces AS (
+    SELECT x.area_id, v.variant, x.s, x.e, v.gs, (v.m IS NULL OR x.s > v.m) AS is_new,
+           GREATEST(EXTRACT(EPOCH FROM x.e_clip - GREATEST(x.s_clip, COALESCE(v.c, x.s_clip))), 0)
+               AS contrib
+      FROM starts x
+     CROSS JOIN LATERAL (VALUES ('all', true, x.gs_all, x.c_all, x.m_all),
+                                ('no_external', x.in_ne, x.gs_ne, x.c_ne, x.m_ne),
+                                ('no_planned', x.in_np, x.gs_np, x.c_np, x.m_np))
+                        v (variant, inside, gs, c, m)
+     WHERE v.inside AND v.variant = ANY (CAST(:variants AS text[]))
 )
