@@ -1,0 +1,201 @@
+"""The planners' overview map: assets by frequent-outage status, overlays, alerts, county reliability."""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import folium
+from branca.element import Figure
+from sqlalchemy.orm import Session
+
+from core.clock import LOCAL_TZ, parse_period
+from core.errors import UsageError
+from core.settings import Settings
+from maps import elements, styles
+from maps.assets import Links, offline
+from monitoring import mapdata as mon
+from spatial import mapdata as geo
+
+log = logging.getLogger(__name__)
+
+GUIZHOU_CENTER = (26.8, 106.9)
+ALERT_LIMIT = 5000
+TILE_NAMES = {"area": ["areas"], "feeder": ["feeders"]}
+
+
+def _local(value: Any) -> str | None:
+    if isinstance(value, datetime):
+        return f"{value.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
+    return None if value is None else str(value)
+
+
+def _props(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: row[k] for k in keys if row.get(k) is not None}
+
+
+def _asset_layer(
+    *, session: Session, settings: Settings, kind: str, count: int, county: str | None, tiles: bool,
+    tolerance: float, links: Links, href: Callable[[str], str | None] | None,
+) -> folium.map.Layer:
+    name = "Areas (台区) by status" if kind == "area" else "Feeders by status"
+    if tiles and links.tiles:
+        plural = "areas" if kind == "area" else "feeders"
+        return elements.TileLayer(links.tiles.replace("{layer}", plural), kind=kind, name=name + " (tiles)",
+                                  links=links, tile_names=TILE_NAMES[kind])
+    rows = mon.asset_features(session=session, settings=settings, asset_type=kind, tolerance=tolerance,
+                              county=county)
+    keys = ("id", "name", "county", "status", "count_365", "max_60", "tags")
+    features = []
+    for r in rows:
+        props = _props(r, keys)
+        if href is not None and kind == "area":
+            props["href"] = href(str(r["id"]))
+        features.append((r["geometry"], props))
+    return elements.GeoLayer(elements.feature_collection(features), kind=kind, name=name)
+
+
+def _reliability(
+    *, session: Session, settings: Settings, period_text: str, metric: str
+) -> tuple[dict[str, float] | None, str]:
+    period = parse_period(period_text)
+    values = mon.reliability_by_county(session=session, settings=settings, period=period, metric=metric)
+    return values, period.label
+
+
+def _title(*, counts: dict[str, dict[str, int]], period: str, metric: str, links: Links,
+           county: str | None, form: bool) -> str:
+    a = counts["area"]
+    f = counts["feeder"]
+    total = sum(a.values())
+    lines = [
+        "<h1>gridwatch · planners' overview</h1>",
+        f"{total} areas: <b style=\"color:{styles.STATUS_COLORS['frequent']}\">{a['frequent']} frequent</b>, "
+        f"<b style=\"color:{styles.STATUS_COLORS['at_risk']}\">{a['at_risk']} at risk</b>"
+        f" · {sum(f.values())} feeders: {f['frequent']} frequent, {f['at_risk']} at risk",
+    ]
+    if county:
+        lines.append(f" · region {html.escape(county)}")
+    if form:
+        sel = "".join(
+            f'<option value="{m}"{" selected" if m == metric else ""}>{m.upper()}</option>'
+            for m in ("saidi", "saifi")
+        )
+        hidden = f'<input type="hidden" name="county" value="{html.escape(county)}">' if county else ""
+        lines.append(
+            f'<br><form method="get" action="{html.escape(links.overview)}">County reliability: '
+            f'<select name="metric">{sel}</select> period <input name="period" size="7" '
+            f'value="{html.escape(period)}" title="2026, 2026Q2 or 2026-05">{hidden} '
+            '<button type="submit">Show</button></form>'
+        )
+    else:
+        lines.append(f"<br>County reliability: {metric.upper()} {html.escape(period)}")
+    return "".join(lines)
+
+
+def overview_html(
+    *, session: Session, settings: Settings, period: str | None = None, metric: str = "saidi",
+    county: str | None = None, links: Links | None = None, inline_only: bool = False,
+    href: Callable[[str], str | None] | None = None,
+) -> str:
+    """The overview page as one HTML document (server page, or a static export with ``inline_only``)."""
+    links = links or Links()
+    metric = metric.lower()
+    if metric not in styles.METRIC_LABELS:
+        raise UsageError(f"metric must be saidi or saifi, not {metric!r}")
+    period_text = period or str(datetime.now(LOCAL_TZ).year)
+    if county is not None and not re.fullmatch(r"\d{6}", county):
+        raise UsageError(f"county must be a 6-digit adcode, not {county!r}")
+    limit = settings.map_inline_features
+    counts = geo.feature_counts(session=session, county=county)
+    bounds = geo.region_bounds(session=session, county=county)
+    big = counts["areas"] > limit or counts["feeders"] > limit
+    scale = "province" if big else "county"
+    tolerance = geo.TOLERANCE[scale]
+    notes: list[str] = []
+
+    m = folium.Map(location=GUIZHOU_CENTER, zoom_start=7, tiles=None, control_scale=True,
+                   width="100%", height="100%")
+    offline(m, links)
+    elements.add_basemap(m, settings)
+    values, label = _reliability(session=session, settings=settings, period_text=period_text, metric=metric)
+    elements.Setup({
+        "statusColors": styles.STATUS_COLORS, "statusLabels": styles.STATUS_LABELS,
+        "overlayColors": styles.OVERLAY_COLORS, "overlayLabels": styles.OVERLAY_LABELS,
+        "areaLink": links.area, "metricLabel": f"{metric.upper()} {label}",
+        "choropleth": {"breaks": styles.nice_breaks(list((values or {}).values())),
+                       "colors": list(styles.CHOROPLETH_COLORS)},
+        "attribution": elements.attribution(settings),
+    }).add_to(m)
+
+    county_rows = geo.counties(session=session, tolerance=geo.COUNTY_TOLERANCE[scale], county=county)
+    breaks = None
+    if values is None:
+        notes.append("County reliability is not available in this build.")
+    elif county_rows:
+        breaks = styles.nice_breaks(list(values.values()))
+        choro = [(r["geometry"], {"adcode": r["adcode"], "name": r["name"], "value": values.get(r["adcode"])})
+                 for r in county_rows]
+        elements.GeoLayer(elements.feature_collection(choro), kind="choropleth",
+                          name=f"{metric.upper()} by county ({label})").add_to(m)
+    outlines = [(r["geometry"], {"adcode": r["adcode"], "name": r["name"]}) for r in county_rows]
+    elements.GeoLayer(elements.feature_collection(outlines), kind="county", name="County outlines").add_to(m)
+
+    shown_overlays = []
+    for layer in geo.OVERLAY_LAYERS:
+        n = counts.get(layer, 0)
+        if n == 0:
+            continue
+        shown_overlays.append(layer)
+        label_l = styles.OVERLAY_LABELS[layer]
+        if n > limit and not inline_only and links.tiles:
+            elements.TileLayer(links.tiles.replace("{layer}", layer), kind="overlay",
+                               name=label_l + " (tiles)",
+                               links=links, tile_names=[layer], layer=layer, show=False).add_to(m)
+            continue
+        rows = geo.overlay_features(session=session, tolerance=tolerance, layer=layer,
+                                    bounds=bounds if county else None)
+        data = elements.feature_collection((r["geometry"], {"name": r["name"], "id": r["feature_id"]})
+                                           for r in rows)
+        elements.GeoLayer(data, kind="overlay", layer=layer, name=label_l, show=False).add_to(m)
+
+    tiles = big and not inline_only and links.tiles is not None
+    if big and inline_only:
+        notes.append(f"Over {limit} features: geometry simplified for this static copy.")
+    if tiles:
+        notes.append(f"Over {limit} features: areas and feeders are drawn from vector tiles.")
+    for kind, n in (("feeder", counts["feeders"]), ("area", counts["areas"])):
+        if n:
+            _asset_layer(session=session, settings=settings, kind=kind, count=n, county=county,
+                         tiles=tiles and n > limit, tolerance=tolerance, links=links, href=href).add_to(m)
+
+    alerts = mon.firing_alerts(session=session, county=county)
+    shown = alerts[:ALERT_LIMIT]
+    alert_data = elements.feature_collection(
+        (f'{{"type":"Point","coordinates":[{a["lon"]:.6f},{a["lat"]:.6f}]}}',
+         {"rule": a.get("rule"), "severity": a.get("severity"), "asset_type": a.get("subject_type"),
+          "asset_id": a.get("subject_id"), "summary": a.get("summary"), "since": _local(a.get("starts_at"))})
+        for a in shown
+    )
+    elements.GeoLayer(alert_data, kind="alert", name=f"Firing alerts ({len(alerts)})").add_to(m)
+
+    legend = styles.legend_html(overlays=shown_overlays, metric=metric if breaks else None, period=label,
+                                breaks=breaks, alerts=len(alerts), alerts_shown=len(shown), notes=notes)
+    elements.Legend(legend).add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    if bounds is not None:
+        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    root = m.get_root()
+    assert isinstance(root, Figure)
+    root.header.add_child(folium.Element(
+        "<title>gridwatch · planners' overview</title><link rel=\"icon\" href=\"data:,\">"), name="title")
+    counts_by_status = mon.status_counts(session=session, county=county)
+    root.html.add_child(elements.title_box(_title(counts=counts_by_status, period=label, metric=metric,
+                                                  links=links, county=county, form=not inline_only)))
+    log.info("overview: %s areas, %s feeders, scale %s, tiles %s", counts["areas"], counts["feeders"],
+             scale, tiles)
+    return str(root.render())

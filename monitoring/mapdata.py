@@ -1,0 +1,218 @@
+"""Monitoring results for maps: asset status, tags, firing alerts and interruption history as rows."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from core.clock import Period, utcnow
+from core.errors import GridwatchError, UsageError
+from core.settings import Settings
+from spatial.mapdata import geojson_sql
+
+log = logging.getLogger(__name__)
+
+_ASSETS = {
+    "area": ("area", "area_id", "a.feeder_id AS feeder_id, a.customers AS customers"),
+    "feeder": ("feeder", "feeder_id", "a.substation AS substation, a.voltage_kv AS voltage_kv"),
+}
+
+
+def optional_service(module: str) -> Any | None:
+    """A sibling service module, or None when this build does not have it yet."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        log.debug("%s is not available", module)
+        return None
+
+
+def asset_features(
+    *, session: Session, settings: Settings, asset_type: str, tolerance: float,
+    county: str | None = None, limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Areas or feeders with id, name, county, status (NULL = never evaluated), counts, tags, geometry."""
+    if asset_type not in _ASSETS:
+        raise UsageError(f"asset_type must be 'area' or 'feeder', not {asset_type!r}")
+    table, key, extra = _ASSETS[asset_type]
+    sql = (
+        f"SELECT a.{key} AS id, a.name, {extra}, c.name AS county, s.status, s.count_365, s.max_60, "
+        "COALESCE((SELECT array_agg(t.layer ORDER BY t.layer) FROM asset_tag t "
+        f"WHERE t.asset_type = :t AND t.asset_id = a.{key} AND t.share >= :min), '{{}}') AS tags, "
+        + geojson_sql("a.geom") + " AS geometry "
+        f"FROM {table} a "
+        f"LEFT JOIN asset_status s ON s.asset_type = :t AND s.asset_id = a.{key} "
+        f"LEFT JOIN asset_region r ON r.asset_type = :t AND r.asset_id = a.{key} "
+        "LEFT JOIN admin_division c ON c.adcode = r.county_adcode "
+        "WHERE (CAST(:county AS text) IS NULL OR r.county_adcode = :county OR r.prefecture_adcode = :county) "
+        "ORDER BY CASE s.status WHEN 'frequent' THEN 2 WHEN 'at_risk' THEN 1 ELSE 0 END, 1"
+    )
+    if limit is not None:
+        sql += " LIMIT :limit"
+    rows = session.execute(
+        text(sql),
+        {"t": asset_type, "min": settings.tag_min_share, "tol": tolerance, "county": county,
+         "limit": limit},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def asset_status(*, session: Session, settings: Settings, asset_type: str, asset_id: str) -> dict[str, Any]:
+    """An asset's latest status row (status None when never evaluated) and its tags with shares."""
+    row = session.execute(
+        text("SELECT status, count_365, max_60, as_of FROM asset_status "
+             "WHERE asset_type = :t AND asset_id = :a"),
+        {"t": asset_type, "a": asset_id},
+    ).mappings().first()
+    tags = session.execute(
+        text("SELECT layer, share, feature_names FROM asset_tag WHERE asset_type = :t "
+             "AND asset_id = :a AND share >= :min ORDER BY layer"),
+        {"t": asset_type, "a": asset_id, "min": settings.tag_min_share},
+    ).mappings().all()
+    out: dict[str, Any] = dict(row) if row else {"status": None, "count_365": None, "max_60": None,
+                                                 "as_of": None}
+    out["tags"] = [dict(t) for t in tags]
+    return out
+
+
+def area_history(
+    *, session: Session, settings: Settings, area_id: str, limit: int = 500
+) -> list[dict[str, Any]]:
+    """The area's interruptions (SPEC section 3 steps 1-2), newest first, with duration and source.
+
+    Each row: start_time, end_time (None while ongoing), minutes (to now when ongoing), cause,
+    source (record / feeder_record / inferred), outage_id, work_id, meters_off, meters_total,
+    counts (cause fault/planned/unknown and longer than the short-interruption limit, before merging).
+    """
+    rows = session.execute(
+        text(
+            "SELECT i.start_time, i.end_time, i.cause, i.source, i.outage_id, i.work_id, "
+            "ii.meters_off, ii.meters_total, "
+            "EXTRACT(EPOCH FROM (COALESCE(i.end_time, :now) - i.start_time)) / 60.0 AS minutes, "
+            "(i.cause IN ('fault', 'planned', 'unknown') AND (i.end_time IS NULL "
+            " OR i.end_time - i.start_time > make_interval(secs => :short))) AS counts "
+            "FROM area_interruption i LEFT JOIN inferred_interruption ii ON i.source = 'inferred' "
+            "AND ii.area_id = i.area_id AND ii.start_time = i.start_time "
+            "WHERE i.area_id = :a ORDER BY i.start_time DESC LIMIT :limit"
+        ),
+        {"a": area_id, "now": utcnow(), "short": settings.short_interruption_minutes * 60.0,
+         "limit": limit},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def _alert_rows(session: Session) -> list[dict[str, Any]]:
+    service = optional_service("monitoring.alerts.service")
+    if service is None:
+        return []
+    return [dict(r) for r in service.list_alerts(session=session, state="firing")]
+
+
+_ALERT_POINTS = """
+SELECT q.t, q.i, ST_X(p.g) AS lon, ST_Y(p.g) AS lat, r.county_adcode, r.prefecture_adcode
+  FROM unnest(CAST(:types AS text[]), CAST(:ids AS text[])) AS q(t, i)
+  CROSS JOIN LATERAL (
+    SELECT CASE
+             WHEN q.t = 'area' THEN 'area'
+             WHEN q.t = 'feeder' THEN 'feeder'
+             WHEN q.t = 'work' THEN (SELECT w.asset_type FROM maintenance_work w WHERE w.work_id = q.i)
+             WHEN q.t = 'meter' THEN 'area' END AS at,
+           CASE
+             WHEN q.t IN ('area', 'feeder') THEN q.i
+             WHEN q.t = 'work' THEN (SELECT w.asset_id FROM maintenance_work w WHERE w.work_id = q.i)
+             WHEN q.t = 'meter' THEN (SELECT m.area_id FROM meter m WHERE m.meter_id = q.i) END AS ai) s
+  CROSS JOIN LATERAL (
+    SELECT COALESCE(
+             (SELECT m.geom FROM meter m WHERE q.t = 'meter' AND m.meter_id = q.i),
+             CASE s.at
+               WHEN 'area' THEN (SELECT ST_PointOnSurface(x.geom) FROM area x WHERE x.area_id = s.ai)
+               WHEN 'feeder' THEN (SELECT ST_ClosestPoint(x.geom, ST_Centroid(x.geom)) FROM feeder x
+                                    WHERE x.feeder_id = s.ai) END) AS g) p
+  LEFT JOIN asset_region r ON r.asset_type = s.at AND r.asset_id = s.ai
+ WHERE p.g IS NOT NULL
+"""
+
+
+def firing_alerts(*, session: Session, county: str | None = None) -> list[dict[str, Any]]:
+    """Firing alerts with a point (lon, lat) on their subject: area, feeder, work's asset or meter."""
+    alerts = [a for a in _alert_rows(session) if a.get("subject_type") and a.get("subject_id")]
+    if not alerts:
+        return []
+    keys = sorted({(str(a["subject_type"]), str(a["subject_id"])) for a in alerts})
+    rows = session.execute(
+        text(_ALERT_POINTS), {"types": [k[0] for k in keys], "ids": [k[1] for k in keys]}
+    ).all()
+    where = {(r[0], r[1]): r for r in rows}
+    out = []
+    for a in alerts:
+        hit = where.get((str(a["subject_type"]), str(a["subject_id"])))
+        if hit is None or (county is not None and county not in (hit[4], hit[5])):
+            continue
+        out.append({**a, "lon": float(hit[2]), "lat": float(hit[3])})
+    return out
+
+
+def reliability_by_county(
+    *, session: Session, settings: Settings, period: Period, metric: str, variant: str = "all"
+) -> dict[str, float] | None:
+    """SAIDI or SAIFI per county adcode for a period (customer basis); None when unavailable."""
+    if metric not in ("saidi", "saifi"):
+        raise UsageError(f"metric must be saidi or saifi, not {metric!r}")
+    module = optional_service("monitoring.reports.reliability")
+    if module is None:
+        return None
+    try:
+        with session.begin_nested():
+            report = module.build(session=session, settings=settings, period=period.label, by="county",
+                                  basis="customer")
+    except (DBAPIError, GridwatchError):
+        log.exception("county reliability for %s failed; the map goes without it", period.label)
+        return None
+    out: dict[str, float] = {}
+    for row in report.rows:
+        if row.get("variant") != variant or row.get(metric) is None:
+            continue
+        out[str(row["region_id"])] = float(row[metric])
+    return out
+
+
+def area_case(*, session: Session, area_id: str) -> dict[str, Any] | None:
+    """The area's latest remediation case (open first), or None."""
+    module = optional_service("monitoring.cases.service")
+    if module is None:
+        return None
+    cases = [c for c in module.list_cases(session=session)
+             if c.get("asset_type") == "area" and str(c.get("asset_id")) == area_id]
+    if not cases:
+        return None
+
+    def rank(c: dict[str, Any]) -> tuple[int, datetime]:
+        opened = c.get("opened_at") or datetime.min.replace(tzinfo=utcnow().tzinfo)
+        return (0 if c.get("status") == "closed" else 1, opened)
+
+    return max(cases, key=rank)
+
+
+def status_counts(*, session: Session, county: str | None = None) -> dict[str, dict[str, int]]:
+    """How many areas and feeders have each status (``none`` = never evaluated), per asset type."""
+    out = {t: {"frequent": 0, "at_risk": 0, "ok": 0, "none": 0} for t in _ASSETS}
+    for asset_type, (table, key, _) in _ASSETS.items():
+        rows = session.execute(
+            text(
+                f"SELECT COALESCE(s.status, 'none'), count(*) FROM {table} a "
+                f"LEFT JOIN asset_status s ON s.asset_type = :t AND s.asset_id = a.{key} "
+                f"LEFT JOIN asset_region r ON r.asset_type = :t AND r.asset_id = a.{key} "
+                "WHERE (CAST(:county AS text) IS NULL OR r.county_adcode = :county "
+                "OR r.prefecture_adcode = :county) GROUP BY 1"
+            ),
+            {"t": asset_type, "county": county},
+        ).all()
+        for status, n in rows:
+            out[asset_type][str(status)] = int(n)
+    return out

@@ -1,0 +1,79 @@
+"""Map pages as HTML: status styling data, overlays, alerts, offline assets, basemaps, vector tiles."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from sqlalchemy.orm import Session
+
+from core.errors import NotFound
+from core.settings import Settings
+from maps.area import area_html
+from maps.overview import overview_html
+from tests.test_maps_seed import seed
+
+EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""", re.I)
+
+
+def _settings(**kw: object) -> Settings:
+    return Settings(**kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def seeded(db_session: Session) -> Session:
+    seed(db_session)
+    return db_session
+
+
+def test_overview_inline_has_layers_and_no_external_hosts(seeded: Session) -> None:
+    page = overview_html(session=seeded, settings=_settings(), period="2026", metric="saifi")
+    assert not EXTERNAL.search(page)
+    assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", page)
+    assert "/static/vendor/leaflet-1.9.4/leaflet.js" in page
+    for label in ("Areas (台区) by status", "Feeders by status", "County outlines", "Firing alerts (2)",
+                  "Weak-supply villages (供电薄弱村)", "Core zones (零感知核心区)", "SAIFI by county (2026)"):
+        assert json.dumps(label)[1:-1] in page, label
+    assert "vectorGrid" not in page
+    # The status of each area travels with its feature.
+    assert '"id":"A000"' in page and '"status":"frequent"' in page and '"count_365":6' in page
+    assert "贵阳核心区" in page and "沙冲村" in page
+
+
+def test_basemaps_and_review_number(seeded: Session) -> None:
+    osm = overview_html(session=seeded, settings=_settings(basemap="osm", map_review_number="GS(2024)1234号"))
+    assert "tile.openstreetmap.org" in osm and "GS(2024)1234号" in osm
+    tdt = overview_html(session=seeded, settings=_settings(basemap="tianditu", tianditu_key="k123"))
+    assert "tianditu.gov.cn/vec_w/wmts" in tdt and "tianditu.gov.cn/cva_w/wmts" in tdt and "tk=k123" in tdt
+    assert "openstreetmap" not in tdt
+
+
+def test_overview_switches_to_vector_tiles_above_threshold(seeded: Session) -> None:
+    page = overview_html(session=seeded, settings=_settings(map_inline_features=5))
+    assert "/tiles/areas/{z}/{x}/{y}.pbf" in page and "/tiles/feeders/{z}/{x}/{y}.pbf" in page
+    assert "/static/vendor/leaflet.vectorgrid-1.3.0/Leaflet.VectorGrid.bundled.min.js" in page
+    assert '"id":"A000"' not in page
+    assert not EXTERNAL.search(page)
+
+
+def test_area_page_history_and_case(seeded: Session) -> None:
+    page = area_html(session=seeded, settings=_settings(), area_id="A000")
+    assert "<svg" in page and "gw-timeline" in page
+    assert page.count('class="gw-int"') == 9  # 7 own records, 1 feeder record, 1 inferred interval
+    assert "meters 7/10 off" in page and "feeder record OUT-F" in page
+    assert "更换配变并新增联络线" in page and "in_progress" in page
+    assert "Weak-supply villages (供电薄弱村)" in page
+    assert not EXTERNAL.search(page)
+
+
+def test_area_page_unknown_area(seeded: Session) -> None:
+    with pytest.raises(NotFound):
+        area_html(session=seeded, settings=_settings(), area_id="nope")
+
+
+def test_bad_metric_is_usage_error(seeded: Session) -> None:
+    from core.errors import UsageError
+
+    with pytest.raises(UsageError):
+        overview_html(session=seeded, settings=_settings(), metric="caidi")
