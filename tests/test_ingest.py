@@ -227,3 +227,17 @@ def test_chunked_merge_counts_duplicates_across_chunks(grid: Session) -> None:
     conn = grid.connection().connection.driver_connection
     ingest_meter_events(conn=conn, batch_id=batch, rows=iter(rows), acct=acct, chunk_rows=4)
     assert (acct.accepted, acct.duplicates) == (7, 23)
+
+
+def test_fast_time_path_agrees_with_parse_timestamp() -> None:
+    from datetime import datetime as dt
+
+    from core.clock import parse_timestamp
+    from ingest.meter_events import copy_time
+
+    for value in ("2026-05-01T08:00:00+08:00", "2026-05-01T00:00:00Z", "2026-05-01 08:00:00",
+                  "2026-05-01T08:00", "2026-05-01T08:00:00.123456-05:30", "1988-07-01 12:00:00",
+                  "20260501T080000+0800"):
+        assert dt.fromisoformat(copy_time(value).replace("Z", "+00:00")) == parse_timestamp(value)
+    with pytest.raises(ValueError):
+        copy_time("2026-02-30 08:00:00")

@@ -149,3 +149,10 @@ def test_refresh_only_touches_areas_with_new_events(grid: Session) -> None:
     assert interruptions.refresh(session=grid, settings=SETTINGS) == 1
     assert interruptions.refresh(session=grid, settings=SETTINGS) == 0
     assert intervals(grid, "B2") == [(at(0), at(5), 1, 2)]
+
+
+def test_off_and_on_at_the_same_instant_cancel_out(grid: Session) -> None:
+    feed(grid, [("A4-m0", 0, "off"), ("A4-m1", 5, "off"), ("A4-m1", 5, "on"), ("A4-m0", 9, "on")])
+    assert intervals(grid, "A4") == []
+    feed(grid, [("A4-m1", 7, "off"), ("A4-m1", 8, "on")])       # the meter was on after the blink
+    assert intervals(grid, "A4") == [(at(7), at(8), 2, 4)]

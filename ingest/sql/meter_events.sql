@@ -20,7 +20,7 @@ SELECT s.line, s.meter_id
  ORDER BY s.line
 
 -- name: merge
--- Insert the events of known meters that are not stored yet (first in file wins), log the
+-- Insert the events of known meters that are not stored yet (the first copy is kept), log the
 -- areas and time ranges they touch, and count known rows and inserted rows.
 WITH known AS (
     SELECT s.line, s.meter_id, s.time, s.kind, s.event_id
@@ -28,7 +28,7 @@ WITH known AS (
       JOIN meter m ON m.meter_id = s.meter_id
 ), ins AS (
     INSERT INTO meter_event (meter_id, time, kind, event_id, batch_id)
-    SELECT meter_id, time, kind, event_id, %(batch_id)s FROM known ORDER BY line
+    SELECT meter_id, time, kind, event_id, %(batch_id)s FROM known
     ON CONFLICT (meter_id, time, kind) DO NOTHING
     RETURNING meter_id, time
 ), touched AS (

@@ -58,6 +58,17 @@ def upgrade() -> None:
             WHERE refreshed_at IS NULL;
         CREATE INDEX ingest_change_batch_idx ON ingest_change (batch_id);
         CREATE INDEX ingest_change_created_idx ON ingest_change (created_at);
+
+        -- Maximal intervals during which at least one registered meter of an area is off.
+        -- Kept beside inferred_interruption: just before a span starts every meter of the area
+        -- is on, so a refresh can restart there without reading older history.
+        CREATE TABLE area_meter_off_span (
+            area_id    text NOT NULL,
+            start_time timestamptz NOT NULL,
+            end_time   timestamptz,
+            PRIMARY KEY (area_id, start_time),
+            CHECK (end_time IS NULL OR end_time >= start_time)
+        );
         """
     )
 
@@ -65,6 +76,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(
         """
+        DROP TABLE IF EXISTS area_meter_off_span;
         DROP TABLE IF EXISTS ingest_change;
         DROP TABLE IF EXISTS ingest_reject;
         DROP TABLE IF EXISTS ingest_batch;

@@ -38,22 +38,25 @@ def refresh(*, session: Session, settings: Settings, full: bool = False) -> int:
     after the meter registry or ``meter_off_fraction`` changed. Does not commit.
     """
     q = _sql()
+    fraction = {"fraction": str(settings.meter_off_fraction)}
     session.execute(text(q["lock"]))
     session.execute(text(q["drop_temp"]))
-    session.execute(text(q["all_areas" if full else "pending_areas"]))
-    areas = int(session.execute(text(q["count_areas"])).scalar_one())
+    session.execute(text(q["all_areas" if full else "pending_areas"]), fraction)
+    areas, min_anchor = session.execute(text(q["count_areas"])).one()
     if areas:
         session.execute(text(q["meters"]))
         session.execute(text(q["analyze"]))
         if full:
             session.execute(text("DELETE FROM inferred_interruption"))
+            session.execute(text("DELETE FROM area_meter_off_span"))
         else:
-            session.execute(text(q["delete_stale"]))
+            session.execute(text(q["delete_intervals"]))
+            session.execute(text(q["delete_spans"]))
         old = session.execute(text("SELECT current_setting('work_mem')")).scalar_one()
         session.execute(text("SELECT set_config('work_mem', '256MB', true)"))
-        session.execute(text(q["recompute"]), {"fraction": str(settings.meter_off_fraction)})
+        session.execute(text(q["recompute"]), {"min_anchor": min_anchor})
         session.execute(text("SELECT set_config('work_mem', :old, true)"), {"old": old})
     session.execute(text(q["mark_done"]))
     session.execute(text(q["drop_temp"]))
     log.info("inferred interruptions refreshed for %d area(s)", areas)
-    return areas
+    return int(areas)
