@@ -216,3 +216,18 @@ def status_counts(*, session: Session, county: str | None = None) -> dict[str, d
         for status, n in rows:
             out[asset_type][str(status)] = int(n)
     return out
+
+
+def flagged_area_ids(*, session: Session, county: str | None = None) -> list[str]:
+    """Ids of the areas whose latest status is frequent or at_risk, in a region if given."""
+    rows = session.execute(
+        text(
+            "SELECT s.asset_id FROM asset_status s LEFT JOIN asset_region r ON r.asset_type = 'area' "
+            "AND r.asset_id = s.asset_id "
+            "WHERE s.asset_type = 'area' AND s.status IN ('frequent', 'at_risk') "
+            "AND (CAST(:county AS text) IS NULL OR r.county_adcode = :county "
+            "OR r.prefecture_adcode = :county) ORDER BY 1"
+        ),
+        {"county": county},
+    ).scalars()
+    return [str(r) for r in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
@@ -77,3 +78,39 @@ def test_bad_metric_is_usage_error(seeded: Session) -> None:
 
     with pytest.raises(UsageError):
         overview_html(session=seeded, settings=_settings(), metric="caidi")
+
+
+def test_static_export(seeded: Session, tmp_path: Path) -> None:
+    from maps.export import area_filename, export
+
+    result = export(session=seeded, settings=_settings(), out=tmp_path / "out", county="520102")
+    out = tmp_path / "out"
+    assert result.area_pages == 24
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert 'src="vendor/leaflet-1.9.4/leaflet.js"' in index and '"href":"areas/A000.html"' in index
+    assert '"id":"A100"' not in index  # the other county is not in this export
+    area = (out / "areas" / "A000.html").read_text(encoding="utf-8")
+    assert 'src="../vendor/leaflet-1.9.4/leaflet.js"' in area and 'href="../index.html"' in area
+    for page in (index, area):
+        assert not EXTERNAL.search(page) and "/static/" not in page
+    assert (out / "vendor/leaflet-1.9.4/leaflet.js").stat().st_size > 100_000
+    assert (out / "vendor/leaflet-1.9.4/LICENSE").exists() and (out / "gridwatch/map.js").exists()
+    flagged = export(session=seeded, settings=_settings(), out=tmp_path / "f", areas="flagged")
+    assert flagged.area_pages == 18
+    assert area_filename("A/1 台区") != area_filename("A_1 台区") and area_filename("A-1") == "A-1.html"
+
+
+def test_map_export_command(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import create_engine
+
+    engine = create_engine(cli.url)
+    with Session(engine) as s:
+        seed(s)
+        s.commit()
+    engine.dispose()
+    result = cli("map", "export", "--out", str(tmp_path / "x"), "--county", "520103", "--areas", "flagged")
+    assert result.exit_code == 0, result.output
+    assert "9 area pages" in result.output
+    assert (tmp_path / "x" / "index.html").exists()
+    bad = cli("map", "export", "--out", str(tmp_path / "y"), "--county", "999999")
+    assert bad.exit_code == 1 and "999999" in bad.output

@@ -263,3 +263,26 @@ def test_pages_need_a_session(live: Live) -> None:
     assert r.status_code in (400, 422)
     r = httpx.get(f"{live.base}/static/vendor/leaflet-1.9.4/leaflet.js")
     assert r.status_code == 200 and "1.9.4" in r.text
+
+
+def test_static_export_opens_from_disk(fresh_settings: Settings, browser: Any, tmp_path: Path) -> None:
+    from maps.export import export
+
+    engine = create_engine(fresh_settings.sqlalchemy_url())
+    try:
+        with Session(engine) as s:
+            seed(s)
+            export(session=s, settings=fresh_settings, out=tmp_path / "share", areas="flagged")
+    finally:
+        engine.dispose()
+    page = browser.new_page(viewport={"width": 1100, "height": 700})
+    watch = Watch()
+    watch.attach(page)
+    page.goto((tmp_path / "share" / "index.html").as_uri())
+    page.wait_for_selector(".leaflet-gw-area-pane path")
+    assert pane_paths(page, "area") == 48 and pane_paths(page, "alert") == 2
+    page.goto((tmp_path / "share" / "areas" / "A000.html").as_uri())
+    page.wait_for_selector(".gw-panel")
+    assert page.locator("svg.gw-timeline g.gw-int").count() == 9
+    assert watch.errors == [] and watch.failed == []
+    assert [u for u in watch.requests if not u.startswith("file://")] == []
