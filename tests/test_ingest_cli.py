@@ -119,3 +119,14 @@ def test_retention_drops_old_raw_events_and_keeps_interruptions(
         assert s.execute(text("SELECT count(*) FROM inferred_interruption")).scalar_one() == 2
         assert drop_old_meter_events(session=s, settings=fresh_settings, now=now) == 0
     eng.dispose()
+
+
+def test_not_utf8_in_the_middle_of_a_file_stores_nothing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    seed(cli.url)
+    f = tmp_path / "gbk.csv"
+    good = "".join(f"A1-m0,2026-05-01T08:{i % 60:02d}:{i // 60:02d}+08:00,off\n" for i in range(3000))
+    f.write_bytes(b"meter_id,time,kind\n" + good.encode() + "A1-m1,2026-05-01 09:00,关\n".encode("gbk"))
+    result = cli("ingest", "meter-events", str(f))
+    assert result.exit_code == 1 and "UTF-8" in result.output
+    assert query(cli.url, "SELECT count(*) FROM meter_event") == [(0,)]
+    assert query(cli.url, "SELECT count(*) FROM ingest_batch") == [(0,)]

@@ -56,7 +56,7 @@ def ingest() -> None:
     """
 
 
-@ingest.command("meter-events")
+@ingest.command("meter-events", short_help="Ingest meter off/on events (last gasps and restorations).")
 @click.argument("file", type=FILE)
 @INPUT
 @FORMAT
@@ -69,7 +69,7 @@ def meter_events(file: Path, input_fmt: str | None, fmt: str) -> None:
     _run("meter-events", file, fmt, input_fmt)
 
 
-@ingest.command("outages")
+@ingest.command("outages", short_help="Ingest outage records; a known outage_id replaces the stored one.")
 @click.argument("file", type=FILE)
 @INPUT
 @FORMAT
@@ -84,7 +84,7 @@ def outages(file: Path, input_fmt: str | None, fmt: str) -> None:
     _run("outages", file, fmt, input_fmt)
 
 
-@ingest.command("works")
+@ingest.command("works", short_help="Ingest planned maintenance works; a known work_id is replaced.")
 @click.argument("file", type=FILE)
 @INPUT
 @FORMAT
