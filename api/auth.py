@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -64,7 +64,7 @@ def current_principal(request: Request, session: SessionDep) -> Principal:
     return principal
 
 
-def require_role(*roles: str) -> Callable[..., Principal]:
+def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that returns the caller if its role is one of ``roles`` (admin always is)."""
     unknown = set(roles) - set(ROLES)
     if unknown:
@@ -72,7 +72,7 @@ def require_role(*roles: str) -> Callable[..., Principal]:
     allowed = frozenset(roles) | {"admin"}
     needed = ", ".join(r for r in ROLES if r in allowed)
 
-    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if principal.role not in allowed:
             raise Forbidden(f"role '{principal.role}' may not use this route (allowed: {needed})")
         return principal

@@ -122,27 +122,28 @@ def _items_sql(
         geom = "ST_ForcePolygonCCW(f.geom)" if atype == "area" else "f.geom"
         cols = ", ".join(f"'{c}', f.{c}" for c in _ASSET_COLUMNS[collection_id])
         page = f"""
+            WITH page AS (
+                SELECT f.{key} FROM {table} f WHERE {where} ORDER BY f.{key} LIMIT :limit OFFSET :offset)
             SELECT f.{key} AS id, ST_AsGeoJSON({geom}, 7)::json AS geometry,
                    json_build_object('asset_type', CAST(:atype AS text), {cols},
                        'status', s.status, 'count_365', s.count_365, 'max_60', s.max_60,
                        'status_as_of', s.as_of, 'tags', to_json(g.tags),
                        'county', r.county_adcode, 'county_name', c.name,
                        'prefecture', r.prefecture_adcode, 'prefecture_name', p.name) AS properties
-              FROM {table} f
+              FROM page JOIN {table} f USING ({key})
               {_ASSET_PROPS.format(key=key)}
-             WHERE {where}
-             ORDER BY f.{key}
-             LIMIT :limit OFFSET :offset"""
+             ORDER BY f.{key}"""
         return f"SELECT count(*) FROM {table} f WHERE {where}", page
     params.update(layer=collection_id)
     count = f"SELECT count(*) FROM overlay_feature f WHERE f.layer = :layer AND {where}"
     page = f"""
+        WITH page AS (
+            SELECT f.layer, f.feature_id FROM overlay_feature f WHERE f.layer = :layer AND {where}
+             ORDER BY f.feature_id LIMIT :limit OFFSET :offset)
         SELECT f.feature_id AS id, ST_AsGeoJSON(ST_ForcePolygonCCW(f.geom), 7)::json AS geometry,
                json_build_object('layer', f.layer, 'feature_id', f.feature_id, 'name', f.name) AS properties
-          FROM overlay_feature f
-         WHERE f.layer = :layer AND {where}
-         ORDER BY f.feature_id
-         LIMIT :limit OFFSET :offset"""
+          FROM page JOIN overlay_feature f USING (layer, feature_id)
+         ORDER BY f.feature_id"""
     return count, page
 
 
