@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from core.accounting import Accounting
 from core.errors import InputError, UsageError
-from core.records import open_rows
+from core.records import detect_format, open_rows
 from ingest import batches
-from ingest.meter_events import ingest_meter_events
+from ingest.meter_events import csv_events, from_rows, ingest_meter_events
 from ingest.records import ingest_records
 from ingest.validation import SPECS
 
@@ -48,7 +48,12 @@ def ingest(
         raise UsageError(f"unknown format '{fmt}'; use csv or jsonl")
     spec = SPECS[kind]
     label = name or (str(source) if isinstance(source, (str, pathlib.Path)) else "body")
-    rows = open_rows(source, known=spec.fields, required=spec.required, fmt=fmt, name=label)
+    fmt = fmt or detect_format(label)
+    if kind == "meter-events" and fmt == "csv":
+        events, unknown = csv_events(source, label)
+    else:
+        rows = open_rows(source, known=spec.fields, required=spec.required, fmt=fmt, name=label)
+        events, unknown = from_rows(rows.rows), rows.unknown_columns
     acct = Accounting(source=label)
     session.flush()
     batch_id = batches.open_batch(session=session, source=label, kind=kind)
@@ -56,13 +61,13 @@ def ingest(
     assert conn is not None
     try:
         if kind == "meter-events":
-            ingest_meter_events(conn=conn, batch_id=batch_id, rows=rows.rows, acct=acct)
+            ingest_meter_events(conn=conn, batch_id=batch_id, rows=events, acct=acct)
         else:
             ingest_records(conn=conn, kind=kind, batch_id=batch_id, rows=rows.rows, acct=acct)
     except UnicodeDecodeError as exc:
         raise InputError(f"{label} is not UTF-8 ({exc.reason})") from None
-    if rows.unknown_columns:
-        acct.warnings.append(f"ignoring unknown field(s): {', '.join(rows.unknown_columns)}")
+    if unknown:
+        acct.warnings.append(f"ignoring unknown field(s): {', '.join(unknown)}")
     acct.rejects.sort(key=lambda r: r.line)
     batches.close_batch(session=session, batch_id=batch_id, acct=acct)
     log.info("%s %s: %d accepted, %d duplicates, %d updated, %d rejected", kind, label,

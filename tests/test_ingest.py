@@ -190,8 +190,10 @@ def test_jsonl_input_and_bom(grid: Session) -> None:
     acct = run(grid, "meter-events", "\ufeff" + jsonl, name="events.jsonl")
     assert acct.accepted == 1
     assert reasons(acct) == [(3, "kind"), (4, ""), (5, "time")]
-    csv_bom = "\ufeffmeter_id,time,kind\nA1-m3,2026-05-01T08:00:00+08:00,off\n"
-    assert run(grid, "meter-events", csv_bom).accepted == 1
+    csv_bom = "\ufeffmeter_id,time,kind,note\nA1-m3,2026-05-01T08:00:00+08:00,off,x\n,,,\n"
+    bom = run(grid, "meter-events", csv_bom)
+    assert (bom.accepted, bom.rejected) == (1, 0)
+    assert bom.warnings == ["ignoring unknown field(s): note"]
 
 
 def test_unreadable_inputs_raise_input_error(grid: Session) -> None:
@@ -217,7 +219,7 @@ def test_batches_and_rejects_are_recorded(grid: Session) -> None:
 
 
 def test_chunked_merge_counts_duplicates_across_chunks(grid: Session) -> None:
-    from ingest.meter_events import ingest_meter_events
+    from ingest.meter_events import from_rows, ingest_meter_events
 
     rows = [(i + 2, {"meter_id": "A1-m0", "time": f"2026-05-01T08:{i % 7:02d}:00+08:00",
                      "kind": "off", "event_id": None}) for i in range(30)]
@@ -225,7 +227,8 @@ def test_chunked_merge_counts_duplicates_across_chunks(grid: Session) -> None:
     batch = service.ingest(session=grid, kind="meter-events", source=io.BytesIO(
         b"meter_id,time,kind\n")).batch_id
     conn = grid.connection().connection.driver_connection
-    ingest_meter_events(conn=conn, batch_id=batch, rows=iter(rows), acct=acct, chunk_rows=4)
+    ingest_meter_events(conn=conn, batch_id=batch, rows=from_rows(iter(rows)), acct=acct,
+                        chunk_rows=4)
     assert (acct.accepted, acct.duplicates) == (7, 23)
 
 

@@ -14,21 +14,16 @@ TRUNCATE _ingest_meter_event
 COPY _ingest_meter_event (line, meter_id, time, kind, event_id) FROM STDIN
 
 -- name: unknown_meters
-SELECT s.line, s.meter_id
-  FROM _ingest_meter_event s
+DELETE FROM _ingest_meter_event s
  WHERE NOT EXISTS (SELECT 1 FROM meter m WHERE m.meter_id = s.meter_id)
- ORDER BY s.line
+RETURNING s.line, s.meter_id
 
 -- name: merge
--- Insert the events of known meters that are not stored yet (the first copy is kept), log the
--- areas and time ranges they touch, and count known rows and inserted rows.
-WITH known AS (
-    SELECT s.line, s.meter_id, s.time, s.kind, s.event_id
-      FROM _ingest_meter_event s
-      JOIN meter m ON m.meter_id = s.meter_id
-), ins AS (
+-- Insert the staged events (unknown meters already removed) that are not stored yet, the
+-- first copy kept; log the areas and time ranges they touch; count what was inserted.
+WITH ins AS (
     INSERT INTO meter_event (meter_id, time, kind, event_id, batch_id)
-    SELECT meter_id, time, kind, event_id, %(batch_id)s FROM known
+    SELECT meter_id, time, kind, event_id, %(batch_id)s FROM _ingest_meter_event
     ON CONFLICT (meter_id, time, kind) DO NOTHING
     RETURNING meter_id, time
 ), touched AS (
@@ -39,6 +34,5 @@ WITH known AS (
      GROUP BY m.area_id
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM known) AS known,
-       (SELECT count(*) FROM ins) AS inserted,
+SELECT (SELECT count(*) FROM ins) AS inserted,
        (SELECT count(*) FROM touched) AS areas
