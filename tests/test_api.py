@@ -268,3 +268,27 @@ def test_unknown_alert_and_case_are_404_json(http: Api) -> None:
     assert http.get("/api/v1/remediation/cases/424242", "regulator").status_code == 404
     r = http.get("/api/v1/remediation/cases/99999999999999999999999", "planner")
     assert r.status_code == 422
+
+
+def test_keys_cli_create_list_revoke(cli) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    r = cli("keys", "create", "--role", "regulator", "--name", "audit office")
+    assert r.exit_code == 0
+    key = r.stdout.strip().splitlines()[0]
+    assert key.startswith("gw_") and len(key) > 30
+    listed = cli("keys", "list", "--format", "json")
+    rows = __import__("json").loads(listed.stdout)
+    assert rows[0]["role"] == "regulator" and rows[0]["name"] == "audit office"
+    assert key not in listed.stdout and rows[0]["revoked_at"] is None
+    from core.settings import Settings
+
+    app = create_app(Settings(database_url=cli.url))
+    with TestClient(app) as client:
+        assert client.get("/api/v1/reports/tags", headers={"X-API-Key": key}).status_code == 200
+        assert cli("keys", "revoke", str(rows[0]["key_id"])).exit_code == 0
+        assert client.get("/api/v1/reports/tags", headers={"X-API-Key": key}).status_code == 401
+    assert cli("keys", "revoke", "99999").exit_code == 1
+    assert cli("keys", "create", "--role", "boss").exit_code == 2

@@ -7,13 +7,12 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
 
 from api.auth import READERS, require_role
 from api.deps import SessionDep
 from api.errors import NotAvailable
 from api.keys import Principal
+from api.responses import FastJSON
 from core.clock import utcnow
 
 log = logging.getLogger(__name__)
@@ -38,17 +37,17 @@ def list_alerts(
     state: Annotated[
         str | None, Query(description="firing or resolved; default every alert", pattern=r"^[a-z_]{1,32}$")
     ] = None,
-) -> JSONResponse:
+) -> FastJSON:
     """Alerts, newest first, optionally only those in one state."""
     rows = service().list_alerts(session=session, state=state)
-    return JSONResponse(jsonable_encoder(rows))
+    return FastJSON(rows)
 
 
 @router.post("/{alert_id}/ack", summary="Acknowledge an alert")
 def acknowledge(
     alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep, principal: Acker
-) -> JSONResponse:
+) -> FastJSON:
     """Record who acknowledged the alert and when."""
     result = service().acknowledge(session=session, alert_id=alert_id, actor=principal.name, at=utcnow())
     session.commit()
-    return JSONResponse(jsonable_encoder(result))
+    return FastJSON(result)

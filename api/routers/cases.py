@@ -7,14 +7,13 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import REPORT_READERS, require_role
 from api.deps import SessionDep, SettingsDep
 from api.errors import NotAvailable
 from api.keys import Principal
+from api.responses import FastJSON
 from core.clock import utcnow
 
 log = logging.getLogger(__name__)
@@ -46,17 +45,17 @@ def list_cases(
     status: Annotated[
         str | None, Query(description="open, in_progress, completed or closed", pattern=r"^[a-z_]{1,32}$")
     ] = None,
-) -> JSONResponse:
+) -> FastJSON:
     """Every case, optionally only those with one status."""
-    return JSONResponse(jsonable_encoder(service().list_cases(session=session, status=status)))
+    return FastJSON(service().list_cases(session=session, status=status))
 
 
 @router.get("/{case_id}", summary="One remediation case with its audit trail")
 def get_case(
     case_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep, _: Reader
-) -> JSONResponse:
+) -> FastJSON:
     """One case."""
-    return JSONResponse(jsonable_encoder(service().get_case(session=session, case_id=case_id)))
+    return FastJSON(service().get_case(session=session, case_id=case_id))
 
 
 @router.patch("/{case_id}", summary="Update a case (measures, responsible unit, dates, status, note)")
@@ -65,13 +64,13 @@ def update_case(
     session: SessionDep,
     principal: Editor,
     changes: Annotated[dict[str, Any], Body(description="Fields to change, e.g. measures, status")],
-) -> JSONResponse:
+) -> FastJSON:
     """Apply the changes; every change is kept in the audit trail with who and when."""
     result = service().update_case(
         session=session, case_id=case_id, changes=changes, actor=principal.name, at=utcnow()
     )
     session.commit()
-    return JSONResponse(jsonable_encoder(result))
+    return FastJSON(result)
 
 
 @router.post(
@@ -85,7 +84,7 @@ def sign_off(
     settings: SettingsDep,
     principal: Editor,
     body: Annotated[SignOff | None, Body()] = None,
-) -> JSONResponse:
+) -> FastJSON:
     """Close the case when the verification conditions hold; 409 with the reason otherwise."""
     result = service().sign_off(
         session=session,
@@ -96,4 +95,4 @@ def sign_off(
         note=body.note if body else None,
     )
     session.commit()
-    return JSONResponse(jsonable_encoder(result))
+    return FastJSON(result)
