@@ -37,7 +37,7 @@ SELECT m.area_id, (row_number() OVER ())::integer AS aid, '-infinity'::timestamp
 -- name: meters
 -- Small integer ids make the sorts below cheap.
 CREATE TEMP TABLE _refresh_meter ON COMMIT DROP AS
-SELECT m.meter_id, row_number() OVER ()::integer AS mid, r.aid, r.anchor
+SELECT m.meter_id, row_number() OVER ()::integer AS mid, r.aid, r.anchor, r.need
   FROM _refresh_area r
   JOIN meter m ON m.area_id = r.area_id
 
@@ -63,25 +63,24 @@ DELETE FROM area_meter_off_span o
 -- the number of meters off after that instant. Spans: runs of "off > 0"; intervals: runs of
 -- "off >= need", with their peak.
 WITH ev AS (
-    SELECT m.aid, e.time, e.kind = 'off' AS off_event,
+    SELECT m.aid, m.need, e.time, e.kind = 'off' AS off_event,
            lag(e.kind = 'off', 1, false) OVER (PARTITION BY m.mid ORDER BY e.time, e.kind = 'on')
                AS was_off
       FROM _refresh_meter m
       JOIN meter_event e ON e.meter_id = m.meter_id AND e.time >= m.anchor
      WHERE e.time >= CAST(:min_anchor AS timestamptz)
 ), counted AS (
-    SELECT aid, time,
+    SELECT aid, need, time,
            sum(CASE WHEN off_event THEN 1 ELSE -1 END) OVER (PARTITION BY aid ORDER BY time)::integer
                AS off
       FROM ev
      WHERE off_event <> was_off
 ), flagged AS (
-    SELECT c.aid, c.time, c.off, c.off > 0 AS some_off, c.off >= r.need AS down,
-           lag(c.off > 0, 1, false) OVER w AS was_some_off,
-           lag(c.off >= r.need, 1, false) OVER w AS was_down
-      FROM counted c
-      JOIN _refresh_area r ON r.aid = c.aid
-    WINDOW w AS (PARTITION BY c.aid ORDER BY c.time)
+    SELECT aid, time, off, off > 0 AS some_off, off >= need AS down,
+           lag(off > 0, 1, false) OVER w AS was_some_off,
+           lag(off >= need, 1, false) OVER w AS was_down
+      FROM counted
+    WINDOW w AS (PARTITION BY aid ORDER BY time)
 ), span_edges AS (
     SELECT aid, time, some_off, lead(time) OVER (PARTITION BY aid ORDER BY time) AS next
       FROM flagged
