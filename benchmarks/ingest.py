@@ -203,7 +203,8 @@ def main() -> None:
                 assert ing["rows"] == raw["rows"] == n, (ing, raw)
                 rows.append((n, file.stat().st_size / 1e6, raw, ing))
         print(f"gridwatch ingest benchmark  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  "
-              f"python {platform.python_version()}  cpus {os.cpu_count()}")
+              f"python {platform.python_version()}  cpus {os.cpu_count()}  "
+          f"load average {os.getloadavg()[0]:.1f}")
         print(f"registry: {AREAS * METERS_PER_AREA} meters in {AREAS} areas on {FEEDERS} feeders; "
               "events: half area-wide last gasps, half single-meter blinks, one year, +08:00 times")
         print("raw = COPY csv into a hypertable with the same unique index; ingest = "
