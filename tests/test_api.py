@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from api.keys import revoke_key
 
 import pytest
 from sqlalchemy import text
 
+from api.keys import revoke_key
 from core.settings import Settings
 from tests.test_api_support import Api, make_api
 
@@ -132,10 +132,9 @@ def test_healthz_needs_no_key_and_reports_the_database(http: Api) -> None:
 
 
 def test_healthz_is_503_json_when_the_database_is_down() -> None:
-    from api.app import create_app
-
     from fastapi.testclient import TestClient
 
+    from api.app import create_app
     from core.settings import Settings
 
     app = create_app(Settings(database_url="postgresql://nobody@127.0.0.1:1/none"))
