@@ -77,6 +77,8 @@ class Period:
 
 
 def _local(y: int, m: int, d: int = 1) -> datetime:
+    if not 1970 <= y <= 2200:
+        raise UsageError(f"year {y} is out of range (1970-2200)")
     return datetime(y, m, d, tzinfo=LOCAL_TZ).astimezone(UTC)
 
 

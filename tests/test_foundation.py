@@ -205,3 +205,18 @@ def test_help_everywhere(cli) -> None:  # type: ignore[no-untyped-def]
         result = cli(*path, "--help")
         assert result.exit_code == 0, path
         assert "Usage:" in result.output
+
+
+def test_periods_are_local_calendar_and_bad_years_are_usage_errors() -> None:
+    from datetime import UTC, datetime
+
+    from core.clock import parse_period
+    from core.errors import UsageError
+
+    q2 = parse_period("2026Q2")
+    assert q2.start == datetime(2026, 3, 31, 16, tzinfo=UTC)
+    assert q2.end == datetime(2026, 6, 30, 16, tzinfo=UTC)
+    assert parse_period("2026-12").end == datetime(2026, 12, 31, 16, tzinfo=UTC)
+    for bad in ("0000Q1", "9999", "2026-13", "26Q2"):
+        with pytest.raises(UsageError):
+            parse_period(bad)
