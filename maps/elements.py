@@ -79,10 +79,10 @@ class TileLayer(VectorGridProtobuf):
     )
 
     def __init__(self, url: str, *, kind: str, name: str, links: Links, tile_names: list[str],
-                 layer: str | None = None, show: bool = True) -> None:
+                 layer: str | None = None, show: bool = True, min_zoom: int = 0) -> None:
         super().__init__(url, name=name, show=show)
         self.kind = kind
-        self.extra = json.dumps({"names": tile_names, "layer": layer})
+        self.extra = json.dumps({"names": tile_names, "layer": layer, "minZoom": min_zoom})
         self.default_js = [("vectorGrid", links.asset(JS["vectorgrid"]))]
 
 

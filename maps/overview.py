@@ -24,8 +24,9 @@ from spatial import mapdata as geo
 log = logging.getLogger(__name__)
 
 GUIZHOU_CENTER = (26.8, 106.9)
-ALERT_LIMIT = 5000
 TILE_NAMES = {"area": ["areas"], "feeder": ["feeders"]}
+# Tiled assets appear from these zoom levels (a province view shows counties and alerts).
+TILE_MIN_ZOOM = {"area": 10, "feeder": 9}
 
 
 def _local(value: Any) -> str | None:
@@ -46,7 +47,7 @@ def _asset_layer(
     if tiles and links.tiles:
         plural = "areas" if kind == "area" else "feeders"
         return elements.TileLayer(links.tiles.replace("{layer}", plural), kind=kind, name=name + " (tiles)",
-                                  links=links, tile_names=TILE_NAMES[kind])
+                                  links=links, tile_names=TILE_NAMES[kind], min_zoom=TILE_MIN_ZOOM[kind])
     rows = mon.asset_features(session=session, settings=settings, asset_type=kind, tolerance=tolerance,
                               county=county)
     keys = ("id", "name", "county", "status", "count_365", "max_60", "tags")
@@ -167,24 +168,24 @@ def overview_html(
     if big and inline_only:
         notes.append(f"Over {limit} features: geometry simplified for this static copy.")
     if tiles:
-        notes.append(f"Over {limit} features: areas and feeders are drawn from vector tiles.")
+        notes.append(f"Over {limit} features: areas and feeders come from vector tiles; zoom in to see "
+                     f"feeders (zoom {TILE_MIN_ZOOM['feeder']}+) and areas (zoom {TILE_MIN_ZOOM['area']}+).")
     for kind, n in (("feeder", counts["feeders"]), ("area", counts["areas"])):
         if n:
             _asset_layer(session=session, settings=settings, kind=kind, count=n, county=county,
                          tiles=tiles and n > limit, tolerance=tolerance, links=links, href=href).add_to(m)
 
-    alerts = mon.firing_alerts(session=session, county=county)
-    shown = alerts[:ALERT_LIMIT]
+    shown, firing = mon.firing_alerts(session=session, county=county, limit=max(limit, 1))
     alert_data = elements.feature_collection(
         (f'{{"type":"Point","coordinates":[{a["lon"]:.6f},{a["lat"]:.6f}]}}',
          {"rule": a.get("rule"), "severity": a.get("severity"), "asset_type": a.get("subject_type"),
           "asset_id": a.get("subject_id"), "summary": a.get("summary"), "since": _local(a.get("starts_at"))})
         for a in shown
     )
-    elements.GeoLayer(alert_data, kind="alert", name=f"Firing alerts ({len(alerts)})").add_to(m)
+    elements.GeoLayer(alert_data, kind="alert", name=f"Firing alerts ({firing})").add_to(m)
 
     legend = styles.legend_html(overlays=shown_overlays, metric=metric if breaks else None, period=label,
-                                breaks=breaks, alerts=len(alerts), alerts_shown=len(shown), notes=notes)
+                                breaks=breaks, alerts=firing, alerts_shown=len(shown), notes=notes)
     elements.Legend(legend).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     if bounds is not None:

@@ -107,55 +107,52 @@ def area_history(
     return [dict(r) for r in rows]
 
 
-def _alert_rows(session: Session) -> list[dict[str, Any]]:
-    service = optional_service("monitoring.alerts.service")
-    if service is None:
-        return []
-    return [dict(r) for r in service.list_alerts(session=session, state="firing")]
-
-
 _ALERT_POINTS = """
-SELECT q.t, q.i, ST_X(p.g) AS lon, ST_Y(p.g) AS lat, r.county_adcode, r.prefecture_adcode
-  FROM unnest(CAST(:types AS text[]), CAST(:ids AS text[])) AS q(t, i)
-  CROSS JOIN LATERAL (
-    SELECT CASE
-             WHEN q.t = 'area' THEN 'area'
-             WHEN q.t = 'feeder' THEN 'feeder'
-             WHEN q.t = 'work' THEN (SELECT w.asset_type FROM maintenance_work w WHERE w.work_id = q.i)
-             WHEN q.t = 'meter' THEN 'area' END AS at,
-           CASE
-             WHEN q.t IN ('area', 'feeder') THEN q.i
-             WHEN q.t = 'work' THEN (SELECT w.asset_id FROM maintenance_work w WHERE w.work_id = q.i)
-             WHEN q.t = 'meter' THEN (SELECT m.area_id FROM meter m WHERE m.meter_id = q.i) END AS ai) s
-  CROSS JOIN LATERAL (
-    SELECT COALESCE(
-             (SELECT m.geom FROM meter m WHERE q.t = 'meter' AND m.meter_id = q.i),
-             CASE s.at
-               WHEN 'area' THEN (SELECT ST_PointOnSurface(x.geom) FROM area x WHERE x.area_id = s.ai)
-               WHEN 'feeder' THEN (SELECT ST_ClosestPoint(x.geom, ST_Centroid(x.geom)) FROM feeder x
-                                    WHERE x.feeder_id = s.ai) END) AS g) p
-  LEFT JOIN asset_region r ON r.asset_type = s.at AND r.asset_id = s.ai
- WHERE p.g IS NOT NULL
+WITH firing AS (
+    SELECT a.id, a.rule, a.severity, a.subject_type, a.subject_id, a.summary, a.starts_at,
+           CASE WHEN a.subject_type IN ('area', 'feeder') THEN a.subject_type
+                WHEN a.subject_type = 'work' THEN w.asset_type
+                WHEN a.subject_type = 'meter' THEN 'area' END AS at,
+           CASE WHEN a.subject_type IN ('area', 'feeder') THEN a.subject_id
+                WHEN a.subject_type = 'work' THEN w.asset_id
+                WHEN a.subject_type = 'meter' THEN m.area_id END AS ai,
+           m.geom AS meter_geom
+      FROM alert a
+      LEFT JOIN maintenance_work w ON a.subject_type = 'work' AND w.work_id = a.subject_id
+      LEFT JOIN meter m ON a.subject_type = 'meter' AND m.meter_id = a.subject_id
+     WHERE a.state = 'firing'
+), placed AS (
+    SELECT f.*, r.county_adcode, r.prefecture_adcode
+      FROM firing f
+      LEFT JOIN asset_region r ON r.asset_type = f.at AND r.asset_id = f.ai
+     WHERE CAST(:county AS text) IS NULL OR :county IN (r.county_adcode, r.prefecture_adcode)
+), counted AS (
+    SELECT p.*, count(*) OVER () AS total FROM placed p
+    ORDER BY (p.severity = 'critical') DESC, p.starts_at DESC, p.id DESC
+    LIMIT :limit
+)
+SELECT c.id, c.rule, c.severity, c.subject_type, c.subject_id, c.summary, c.starts_at, c.total,
+       ST_X(g.g) AS lon, ST_Y(g.g) AS lat
+  FROM counted c
+  CROSS JOIN LATERAL (SELECT COALESCE(c.meter_geom, CASE c.at
+      WHEN 'area' THEN (SELECT ST_PointOnSurface(x.geom) FROM area x WHERE x.area_id = c.ai)
+      WHEN 'feeder' THEN (SELECT ST_ClosestPoint(x.geom, ST_Centroid(x.geom)) FROM feeder x
+                           WHERE x.feeder_id = c.ai) END) AS g) g
+ WHERE g.g IS NOT NULL
 """
 
 
-def firing_alerts(*, session: Session, county: str | None = None) -> list[dict[str, Any]]:
-    """Firing alerts with a point (lon, lat) on their subject: area, feeder, work's asset or meter."""
-    alerts = [a for a in _alert_rows(session) if a.get("subject_type") and a.get("subject_id")]
-    if not alerts:
-        return []
-    keys = sorted({(str(a["subject_type"]), str(a["subject_id"])) for a in alerts})
-    rows = session.execute(
-        text(_ALERT_POINTS), {"types": [k[0] for k in keys], "ids": [k[1] for k in keys]}
-    ).all()
-    where = {(r[0], r[1]): r for r in rows}
-    out = []
-    for a in alerts:
-        hit = where.get((str(a["subject_type"]), str(a["subject_id"])))
-        if hit is None or (county is not None and county not in (hit[4], hit[5])):
-            continue
-        out.append({**a, "lon": float(hit[2]), "lat": float(hit[3])})
-    return out
+def firing_alerts(
+    *, session: Session, county: str | None = None, limit: int = 5000
+) -> tuple[list[dict[str, Any]], int]:
+    """Firing alerts (critical first, newest first, at most ``limit``) with a point on their subject.
+
+    The point is on the area (point on surface), on the feeder line, the meter's own point (else its
+    area's), or on a work's asset. Returns (alerts, how many fire in the region).
+    """
+    rows = session.execute(text(_ALERT_POINTS), {"county": county, "limit": limit}).mappings().all()
+    total = int(rows[0]["total"]) if rows else 0
+    return [dict(r) for r in rows], total
 
 
 def reliability_by_county(

@@ -68,7 +68,7 @@ def _bbox_params(bounds: Bbox | None) -> dict[str, Any]:
 
 
 def region_bounds(*, session: Session, county: str | None = None) -> Bbox | None:
-    """(west, south, east, north) of a county or prefecture (adcode), else of everything loaded."""
+    """(west, south, east, north) of a county or prefecture (adcode), else of the grid (or the counties)."""
     if county is not None:
         row = session.execute(
             text(
@@ -82,9 +82,9 @@ def region_bounds(*, session: Session, county: str | None = None) -> Bbox | None
         return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
     row = session.execute(
         text(
-            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(g) AS e FROM ("
-            "SELECT geom AS g FROM admin_division WHERE level = 'county' UNION ALL "
-            "SELECT geom FROM area UNION ALL SELECT geom FROM feeder) u) s"
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT COALESCE("
+            "(SELECT ST_Extent(geom) FROM feeder), "
+            "(SELECT ST_Extent(geom) FROM admin_division WHERE level = 'county')) AS e) s"
         )
     ).one()
     if row[0] is None:

@@ -261,6 +261,15 @@ def test_pages_need_a_session(live: Live) -> None:
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     r = httpx.get(f"{live.base}/maps/", params={"metric": "caidi"}, headers={"X-API-Key": live.key})
     assert r.status_code in (400, 422)
+    from api.keys import create_key
+
+    engine = create_engine(live.settings.sqlalchemy_url())
+    with Session(engine) as s:
+        _, regulator = create_key(session=s, role="regulator", name="regulator")
+        s.commit()
+    engine.dispose()
+    r = httpx.get(f"{live.base}/maps/", headers={"X-API-Key": regulator})
+    assert r.status_code == 403 and r.json()["error"] == "forbidden"
     r = httpx.get(f"{live.base}/static/vendor/leaflet-1.9.4/leaflet.js")
     assert r.status_code == 200 and "1.9.4" in r.text
 

@@ -137,7 +137,14 @@
     };
   }
 
+  var tileLayers = [];
+
+  function idle() {
+    return tileLayers.every(function (l) { return !l._map || l.isLoading() !== true; });
+  }
+
   function bindTiles(layer, kind, map) {
+    tileLayers.push(layer);
     layer.on("click", function (e) {
       var p = e.layer && e.layer.properties ? e.layer.properties : {};
       if (!p.id) { p.id = p.area_id || p.feeder_id || p.feature_id; }
@@ -162,6 +169,9 @@
 
   function init(map, options) {
     for (var k in options) { if (Object.prototype.hasOwnProperty.call(options, k)) { cfg[k] = options[k]; } }
+    // An explicit zoom range: otherwise Leaflet raises the map's minimum to a tile layer's minZoom.
+    map.options.minZoom = options.minZoom === undefined ? 4 : options.minZoom;
+    map.options.maxZoom = options.maxZoom === undefined ? 19 : options.maxZoom;
     var z = { overlay: 410, choropleth: 405, feeder: 440, area: 430, alert: 620, county: 415 };
     Object.keys(z).forEach(function (kind) {
       var name = "gw-" + kind;
@@ -172,5 +182,5 @@
   }
 
   window.gridwatch = { init: init, geo: geo, tileOptions: tileOptions, bindTiles: bindTiles,
-                       legend: legend, esc: esc };
+                       legend: legend, esc: esc, idle: idle };
 })();
