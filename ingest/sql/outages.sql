@@ -49,11 +49,14 @@ WITH o AS (
              ELSE 'updated'
            END AS verdict
       FROM o
-      LEFT JOIN LATERAL (
-            SELECT r.* FROM outage_record r
-             WHERE r.outage_id = o.outage_id
-             ORDER BY r.updated_at DESC, r.start_time DESC
-             LIMIT 1) st ON o.rn = 1
+      -- A hash join on the stored versions of this chunk's ids. (A per-row LATERAL ... LIMIT 1
+      -- let the planner walk the hypertable's start_time index for every row: quadratic.)
+      LEFT JOIN (
+            SELECT DISTINCT ON (r.outage_id) r.*
+              FROM outage_record r
+             WHERE r.outage_id IN (SELECT outage_id FROM _ingest_outage)
+             ORDER BY r.outage_id, r.updated_at DESC, r.start_time DESC) st
+        ON st.outage_id = o.outage_id AND o.rn = 1
 )
 SELECT verdict, count(*) FROM v GROUP BY verdict
 
