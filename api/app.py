@@ -10,19 +10,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
+import psycopg
 from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 
 from api import errors
 from api.auth import ANY_ROLE, LoginLimiter, require_role
 from api.deps import Database
 from api.keys import Principal
 from api.routers import alerts, cases, ingest, login, ogc, reports, tiles
-from core.db import check_database
-from core.errors import DatabaseError
 from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +31,7 @@ DESCRIPTION = (
 )
 
 
+HEALTHY = b'{"status":"ok","database":"reachable"}'
 Anyone = Annotated[Principal, Depends(require_role(*ANY_ROLE))]
 
 
@@ -57,7 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            db.dispose()
+            await db.aclose()
 
     app = FastAPI(
         title="gridwatch",
@@ -74,13 +73,13 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
 
     @app.get("/healthz", tags=["health"], summary="Database reachability (no key needed)")
-    async def healthz() -> JSONResponse:
+    async def healthz() -> Response:
         """200 when the database answers, 503 otherwise."""
         try:
-            await run_in_threadpool(check_database, db.engine)
-        except DatabaseError as exc:
-            return errors.error_response(503, exc.code, exc.detail)
-        return JSONResponse({"status": "ok", "database": "reachable"})
+            await db.aio.fetchone("SELECT 1")
+        except psycopg.OperationalError as exc:
+            return errors.error_response(503, "database_unavailable", errors.unreachable(exc))
+        return Response(HEALTHY, media_type="application/json")
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(_: Anyone) -> JSONResponse:

@@ -11,9 +11,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.deps import SessionDep
 from api.errors import LoginRequired, TooManyRequests
-from api.keys import ROLES, Principal, principal_for_key, principal_for_session
+from api.keys import ROLES, Principal, principal_for_key_async, principal_for_session_async
 from core.errors import Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
@@ -40,21 +39,22 @@ def wants_page(request: Request) -> bool:
     return request.method in ("GET", "HEAD") and "text/html" in request.headers.get("accept", "")
 
 
-def current_principal(request: Request, session: SessionDep) -> Principal:
+async def current_principal(request: Request) -> Principal:
     """The caller, from a key header or a session cookie; 401 (or a redirect to /login)."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
+    pool = request.app.state.db.aio
     key = presented_key(request)
     principal: Principal | None = None
     if key is not None:
-        principal = principal_for_key(session=session, key=key)
+        principal = await principal_for_key_async(pool=pool, key=key)
         if principal is None:
             raise Unauthorized("unknown or revoked API key")
     else:
         token = request.cookies.get(COOKIE)
         if token:
-            principal = principal_for_session(session=session, token=token)
+            principal = await principal_for_session_async(pool=pool, token=token)
         if principal is None:
             if wants_page(request):
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

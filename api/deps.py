@@ -1,4 +1,4 @@
-"""Request dependencies: settings, and one database session per request (commit in the route)."""
+"""Request dependencies: settings, one database session per request (commit in the route), the async pool."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.adb import AsyncPool, libpq_url
 from core.db import make_engine
 from core.settings import Settings
 
@@ -23,6 +24,7 @@ class Database:
         self.settings = settings
         self._engine: Engine | None = None
         self._factory: sessionmaker[Session] | None = None
+        self.aio = AsyncPool(libpq_url(settings))
 
     @property
     def engine(self) -> Engine:
@@ -38,8 +40,13 @@ class Database:
         assert self._factory is not None
         return self._factory()
 
+    async def aclose(self) -> None:
+        """Close both pools."""
+        await self.aio.close()
+        self.dispose()
+
     def dispose(self) -> None:
-        """Close the pool."""
+        """Close the sync pool."""
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

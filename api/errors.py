@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -68,6 +69,12 @@ def error_response(
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
+def unreachable(exc: BaseException) -> str:
+    """The one-line 503 detail for a database that cannot be reached."""
+    reason = (str(exc).strip().splitlines() or ["connection failed"])[0]
+    return f"cannot reach the database ({reason}); start it with 'gridwatch db start'"
+
+
 def _validation_detail(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
@@ -108,6 +115,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _db_error(request: Request, exc: DBAPIError) -> Response:
+        log.exception("database error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "internal server error (database); see the server log")
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def _pg_down(request: Request, exc: psycopg.OperationalError) -> Response:
+        log.error("database error on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(503, "database_unavailable", "the database is not reachable; try again later")
+
+    @app.exception_handler(psycopg.Error)
+    async def _pg_error(request: Request, exc: psycopg.Error) -> Response:
         log.exception("database error on %s %s", request.method, request.url.path)
         return error_response(500, "internal_error", "internal server error (database); see the server log")
 

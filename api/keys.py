@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.adb import AsyncPool
 from core.clock import utcnow
 from core.errors import NotFound, UsageError
 
@@ -69,29 +70,40 @@ def revoke_key(*, session: Session, key_id: int, at: datetime | None = None) -> 
     session.execute(text("DELETE FROM api_session WHERE key_id = :k"), {"k": key_id})
 
 
-def principal_for_key(*, session: Session, key: str) -> Principal | None:
-    """The principal of a valid, unrevoked key; None otherwise."""
-    row = session.execute(
-        text("SELECT key_id, name, role FROM api_key WHERE key_hash = :h AND revoked_at IS NULL"),
-        {"h": hash_secret(key)},
-    ).first()
+# Checked on every request, uncached, so that a revocation takes effect at once on every worker.
+KEY_SQL = "SELECT key_id, name, role FROM api_key WHERE key_hash = %(h)s AND revoked_at IS NULL"
+SESSION_SQL = (
+    "SELECT k.key_id, k.name, k.role FROM api_session s JOIN api_key k USING (key_id) "
+    "WHERE s.token_hash = %(h)s AND s.expires_at > now() AND k.revoked_at IS NULL"
+)
+
+
+def _principal(row: Any, via: str) -> Principal | None:
     if row is None:
         return None
-    return Principal(key_id=int(row[0]), name=row[1] or f"key-{row[0]}", role=row[2], via="key")
+    return Principal(key_id=int(row[0]), name=row[1] or f"key-{row[0]}", role=row[2], via=via)
+
+
+def principal_for_key(*, session: Session, key: str) -> Principal | None:
+    """The principal of a valid, unrevoked key; None otherwise."""
+    row = session.connection().exec_driver_sql(KEY_SQL, {"h": hash_secret(key)}).first()
+    return _principal(row, "key")
 
 
 def principal_for_session(*, session: Session, token: str) -> Principal | None:
     """The principal of an unexpired browser session whose key is still valid; None otherwise."""
-    row = session.execute(
-        text(
-            "SELECT k.key_id, k.name, k.role FROM api_session s JOIN api_key k USING (key_id) "
-            "WHERE s.token_hash = :h AND s.expires_at > now() AND k.revoked_at IS NULL"
-        ),
-        {"h": hash_secret(token)},
-    ).first()
-    if row is None:
-        return None
-    return Principal(key_id=int(row[0]), name=row[1] or f"key-{row[0]}", role=row[2], via="session")
+    row = session.connection().exec_driver_sql(SESSION_SQL, {"h": hash_secret(token)}).first()
+    return _principal(row, "session")
+
+
+async def principal_for_key_async(*, pool: AsyncPool, key: str) -> Principal | None:
+    """``principal_for_key`` on the async pool (one autocommit query)."""
+    return _principal(await pool.fetchone(KEY_SQL, {"h": hash_secret(key)}), "key")
+
+
+async def principal_for_session_async(*, pool: AsyncPool, token: str) -> Principal | None:
+    """``principal_for_session`` on the async pool (one autocommit query)."""
+    return _principal(await pool.fetchone(SESSION_SQL, {"h": hash_secret(token)}), "session")
 
 
 def open_session(*, session: Session, key_id: int, hours: int = SESSION_HOURS) -> str:

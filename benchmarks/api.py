@@ -56,6 +56,22 @@ def create_database(base: Settings) -> str:
     return url
 
 
+def existing_database(base: Settings, n_areas: int) -> str | None:
+    """The kept benchmark database when it exists with ``n_areas`` areas, else None."""
+    url = _url(base, DB)
+    try:
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            row = conn.execute("SELECT count(*) FROM area").fetchone()
+    except psycopg.Error:
+        return None
+    if row is None or row[0] != n_areas:
+        return None
+    import migrations
+
+    migrations.upgrade(url)
+    return url
+
+
 def _ring(lon: float, lat: float, r: float) -> str:
     pts = [
         (lon + r * math.cos(a * math.pi / 6), lat + r * 0.9 * math.sin(a * math.pi / 6)) for a in range(12)
@@ -282,11 +298,23 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--zooms", default="8,10", help="Tile zooms for the province-scale tile runs.")
     ap.add_argument("--keep", action="store_true", help="Keep the benchmark database.")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Reuse a kept benchmark database of the same size (implies --keep).",
+    )
+    ap.add_argument(
+        "--only", default="healthz,alerts,ogc,tiles", help="Scenarios to run (comma-separated subset)."
+    )
     a = ap.parse_args()
+    only = set(a.only.split(","))
     base = get_settings()
     t = time.perf_counter()
-    url = create_database(base)
-    synthesise(url, a.areas)
+    url = existing_database(base, a.areas) if a.reuse else None
+    if url is None:
+        url = create_database(base)
+        synthesise(url, a.areas)
+    a.keep = a.keep or a.reuse
     setup = time.perf_counter() - t
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
@@ -302,14 +330,23 @@ def main() -> None:
     ratios: list[str] = []
     try:
         load(a.port, ["/api/v1/alerts"], key, 8, 2)  # warm up every worker and pool
-        results.append(
-            ("GET /healthz (no auth, SELECT 1)", 32, load(a.port, ["/healthz"], key, 32, a.seconds))
-        )
-        results.append(
-            ("GET /api/v1/alerts (key + 1 query)", 32, load(a.port, ["/api/v1/alerts"], key, 32, a.seconds))
-        )
-        results.append(("GET /ogc/.../areas/items?limit=100", 8, load(a.port, ogc_paths, key, 8, a.seconds)))
-        for z in (int(v) for v in a.zooms.split(",")):
+        if "healthz" in only:
+            results.append(
+                ("GET /healthz (no auth, SELECT 1)", 32, load(a.port, ["/healthz"], key, 32, a.seconds))
+            )
+        if "alerts" in only:
+            results.append(
+                (
+                    "GET /api/v1/alerts (key + 1 query)",
+                    32,
+                    load(a.port, ["/api/v1/alerts"], key, 32, a.seconds),
+                )
+            )
+        if "ogc" in only:
+            results.append(
+                ("GET /ogc/.../areas/items?limit=100", 8, load(a.port, ogc_paths, key, 8, a.seconds))
+            )
+        for z in (int(v) for v in a.zooms.split(",") if "tiles" in only):
             tiles = province_tiles(z)
             paths = [f"/tiles/areas/{z}/{x}/{y}.pbf" for _, x, y in tiles]
             results.append(

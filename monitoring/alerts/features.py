@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from core.errors import NotFound
+from core.errors import NotFound, UsageError
 from spatial.features import Bbox
 
 log = logging.getLogger(__name__)
@@ -113,3 +113,26 @@ def extent(*, session: Session) -> Bbox | None:
     if row is None or row[0] is None:
         return None
     return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+
+# The alert list of ``service.list_alerts`` as one driver-level statement (psycopg parameters),
+# for the API's async pool; same columns, same order, same state check.
+_LIST_COLUMNS = (
+    "id", "fingerprint", "rule", "severity", "state", "subject_type", "subject_id", "summary", "labels",
+    "annotations", "starts_at", "ends_at", "last_seen_at", "acknowledged_by", "acknowledged_at",
+)
+_LIST_SQL = (
+    f"SELECT {', '.join(_LIST_COLUMNS)} FROM alert {{where}} "  # noqa: S608 - fixed fragments only
+    "ORDER BY state = 'firing' DESC, id DESC"
+)
+
+
+def list_query(state: str | None) -> tuple[str, dict[str, Any], tuple[str, ...]]:
+    """(SQL, parameters, column names) listing alerts like ``service.list_alerts``."""
+    from monitoring.alerts.service import STATES
+
+    if state not in (None, "all", *STATES):
+        raise UsageError(f"state must be firing, resolved or all, not {state!r}")
+    if state in (None, "all"):
+        return _LIST_SQL.format(where=""), {}, _LIST_COLUMNS
+    return _LIST_SQL.format(where="WHERE state = %(state)s"), {"state": state}, _LIST_COLUMNS
