@@ -97,6 +97,11 @@ class AsyncPool:
         rows: list[tuple[Any, ...]] = await self._run(sql, params, "all")
         return rows
 
+    async def execute(self, sql: str, params: Params = None) -> None:
+        """Run a statement that returns nothing (autocommit)."""
+        async with self.connection() as conn:
+            await conn.execute(sql, params)
+
     async def close(self) -> None:
         """Close the idle connections (those in use are closed when given back)."""
         idle, self._idle = self._idle, []

@@ -21,6 +21,7 @@ from api.auth import ANY_ROLE, LoginLimiter, require_role
 from api.deps import Database
 from api.keys import Principal
 from api.routers import alerts, cases, ingest, login, ogc, reports, tiles
+from api.tilecache import TileLRU
 from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     app.state.login_limiter = LoginLimiter()
+    app.state.tiles = TileLRU()
     errors.install(app)
 
     @app.get("/healthz", tags=["health"], summary="Database reachability (no key needed)")

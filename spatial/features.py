@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -208,59 +207,83 @@ EXTENT = 4096
 BUFFER = 64
 
 _TILE_ENV = """
-    WITH b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env,
-                      ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), 4326) AS env4326)
+    WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,
+                      ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), 4326)
+                        AS env4326)
 """
 _TILE_SQL = {
     "areas": _TILE_ENV
     + """
     , q AS (
-        SELECT ST_AsMVTGeom(ST_Transform(ST_Simplify(f.geom, :tol, true), 3857),
-                            b.env, :extent, :buffer, true) AS geom,
+        SELECT ST_AsMVTGeom(ST_Transform(ST_Simplify(f.geom, %(tol)s, true), 3857),
+                            b.env, %(extent)s, %(buffer)s, true) AS geom,
                f.area_id, f.feeder_id, f.name, f.customers,
                coalesce(s.status, 'unknown') AS status, s.count_365, s.max_60,
                (SELECT string_agg(t.layer, ',' ORDER BY t.layer) FROM asset_tag t
-                 WHERE t.asset_type = 'area' AND t.asset_id = f.area_id AND t.share >= :min_share) AS tags
+                 WHERE t.asset_type = 'area' AND t.asset_id = f.area_id AND t.share >= %(min_share)s) AS tags
           FROM area f CROSS JOIN b
           LEFT JOIN asset_status s ON s.asset_type = 'area' AND s.asset_id = f.area_id
          WHERE f.geom && b.env4326
-           AND (ST_XMax(f.geom) - ST_XMin(f.geom) >= :px OR ST_YMax(f.geom) - ST_YMin(f.geom) >= :px))
-    SELECT ST_AsMVT(q.*, 'areas', :extent, 'geom') FROM q WHERE q.geom IS NOT NULL
+           AND (ST_XMax(f.geom) - ST_XMin(f.geom) >= %(px)s OR ST_YMax(f.geom) - ST_YMin(f.geom) >= %(px)s))
+    SELECT ST_AsMVT(q.*, 'areas', %(extent)s, 'geom') FROM q WHERE q.geom IS NOT NULL
     """,
     "feeders": _TILE_ENV
     + """
     , q AS (
-        SELECT ST_AsMVTGeom(ST_Transform(ST_Simplify(f.geom, :tol, true), 3857),
-                            b.env, :extent, :buffer, true) AS geom,
+        SELECT ST_AsMVTGeom(ST_Transform(ST_Simplify(f.geom, %(tol)s, true), 3857),
+                            b.env, %(extent)s, %(buffer)s, true) AS geom,
                f.feeder_id, f.name, f.substation, f.voltage_kv,
                coalesce(s.status, 'unknown') AS status, s.count_365, s.max_60,
                (SELECT string_agg(t.layer, ',' ORDER BY t.layer) FROM asset_tag t
-                 WHERE t.asset_type = 'feeder' AND t.asset_id = f.feeder_id AND t.share >= :min_share) AS tags
+                 WHERE t.asset_type = 'feeder' AND t.asset_id = f.feeder_id
+                   AND t.share >= %(min_share)s) AS tags
           FROM feeder f CROSS JOIN b
           LEFT JOIN asset_status s ON s.asset_type = 'feeder' AND s.asset_id = f.feeder_id
          WHERE f.geom && b.env4326)
-    SELECT ST_AsMVT(q.*, 'feeders', :extent, 'geom') FROM q WHERE q.geom IS NOT NULL
+    SELECT ST_AsMVT(q.*, 'feeders', %(extent)s, 'geom') FROM q WHERE q.geom IS NOT NULL
     """,
     "overlay": _TILE_ENV
     + """
     , q AS (
-        SELECT ST_AsMVTGeom(ST_Transform(ST_Simplify(f.geom, :tol, true), 3857),
-                            b.env, :extent, :buffer, true) AS geom,
+        SELECT ST_AsMVTGeom(ST_Transform(ST_Simplify(f.geom, %(tol)s, true), 3857),
+                            b.env, %(extent)s, %(buffer)s, true) AS geom,
                f.feature_id, f.name, f.layer
           FROM overlay_feature f CROSS JOIN b
-         WHERE f.layer = :layer AND f.geom && b.env4326)
-    SELECT ST_AsMVT(q.*, :layer, :extent, 'geom') FROM q WHERE q.geom IS NOT NULL
+         WHERE f.layer = %(layer)s AND f.geom && b.env4326)
+    SELECT ST_AsMVT(q.*, %(layer)s, %(extent)s, 'geom') FROM q WHERE q.geom IS NOT NULL
     """,
 }
-_ETAG_SQL = {
-    "areas": """SELECT (SELECT max(updated_at) FROM area), (SELECT max(updated_at) FROM feeder),
-                       (SELECT max(as_of) FROM asset_status WHERE asset_type = 'area'),
-                       (SELECT max(computed_at) FROM asset_tag WHERE asset_type = 'area')""",
-    "feeders": """SELECT (SELECT max(updated_at) FROM feeder),
-                         (SELECT max(as_of) FROM asset_status WHERE asset_type = 'feeder'),
-                         (SELECT max(computed_at) FROM asset_tag WHERE asset_type = 'feeder')""",
-    "overlay": "SELECT (SELECT max(updated_at) FROM overlay_feature WHERE layer = :layer)",
+# The ETag: a digest of the layer's newest change (for areas also the feeders'), the newest
+# status and tag computation of that asset type, the layer and tag_min_share.
+_STAMPS = {
+    "areas": """(SELECT max(updated_at) FROM area), (SELECT max(updated_at) FROM feeder),
+                (SELECT max(as_of) FROM asset_status WHERE asset_type = 'area'),
+                (SELECT max(computed_at) FROM asset_tag WHERE asset_type = 'area')""",
+    "feeders": """(SELECT max(updated_at) FROM feeder),
+                  (SELECT max(as_of) FROM asset_status WHERE asset_type = 'feeder'),
+                  (SELECT max(computed_at) FROM asset_tag WHERE asset_type = 'feeder')""",
+    "overlay": "(SELECT max(updated_at) FROM overlay_feature WHERE layer = %(layer)s)",
 }
+_ETAG_SQL = {
+    kind: f"SELECT left(md5(concat_ws('|', {stamps}, %(layer)s::text, %(min_share)s::text)), 24) AS etag"
+    for kind, stamps in _STAMPS.items()
+}
+# The ETag and, in the same round trip, the shared cached tile for it (unless the caller already
+# holds the tile for that ETag: %(have)s).
+_LOOKUP_SQL = {
+    kind: f"""
+    WITH e AS ({sql})
+    SELECT e.etag, CASE WHEN e.etag = %(have)s::text THEN NULL ELSE c.data END
+      FROM e LEFT JOIN tile_cache c
+        ON c.layer = %(layer)s AND c.z = %(z)s AND c.x = %(x)s AND c.y = %(y)s AND c.etag = e.etag"""
+    for kind, sql in _ETAG_SQL.items()
+}
+STORE_SQL = """
+    INSERT INTO tile_cache (layer, z, x, y, etag, data, render_ms)
+    VALUES (%(layer)s, %(z)s, %(x)s, %(y)s, %(etag)s, %(data)s, %(ms)s)
+    ON CONFLICT (layer, z, x, y) DO UPDATE
+       SET etag = EXCLUDED.etag, data = EXCLUDED.data, render_ms = EXCLUDED.render_ms, created_at = now()
+"""
 
 
 def _tile_layer(layer: str) -> str:
@@ -293,13 +316,29 @@ def tile_params(layer: str, z: int, x: int, y: int, tag_min_share: float) -> tup
 def tile(*, session: Session, layer: str, z: int, x: int, y: int, tag_min_share: float) -> bytes:
     """One Mapbox Vector Tile of ``layer`` (feeders, areas or an overlay layer), made by ST_AsMVT."""
     sql, params = tile_params(layer, z, x, y, tag_min_share)
-    data = session.execute(text(sql), params).scalar()
+    data = session.connection().exec_driver_sql(sql, params).scalar()
     return bytes(data) if data else b""
 
 
 def tile_etag(*, session: Session, layer: str, tag_min_share: float) -> str:
     """A validator that changes when the layer's data, statuses or tags change."""
+    sql = _ETAG_SQL[_tile_layer(layer)]
+    params = {"layer": layer, "min_share": tag_min_share}
+    return str(session.connection().exec_driver_sql(sql, params).scalar())
+
+
+def tile_lookup(
+    layer: str, z: int, x: int, y: int, tag_min_share: float, have: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """SQL and parameters giving (ETag, the shared cached tile for it or NULL) in one round trip.
+
+    ``have`` is an ETag whose tile the caller already holds: then no tile bytes are sent back.
+    """
     kind = _tile_layer(layer)
-    row = session.execute(text(_ETAG_SQL[kind]), {"layer": layer}).first()
-    stamp = "|".join(str(v) for v in (row or ())) + f"|{layer}|{tag_min_share}"
-    return hashlib.sha256(stamp.encode()).hexdigest()[:24]
+    params = {"layer": layer, "z": z, "x": x, "y": y, "min_share": tag_min_share, "have": have or ""}
+    return _LOOKUP_SQL[kind], params
+
+
+def store_params(layer: str, z: int, x: int, y: int, etag: str, data: bytes, ms: float) -> dict[str, Any]:
+    """Parameters of ``STORE_SQL``: keep an expensive tile for every worker, keyed by its ETag."""
+    return {"layer": layer, "z": z, "x": x, "y": y, "etag": etag, "data": data, "ms": ms}

@@ -95,3 +95,32 @@ def test_empty_tile_unknown_layer_and_bad_coordinates(http: Api) -> None:
     assert http.get("/tiles/areas/2/9/0.pbf", "planner").status_code == 404
     assert http.get("/tiles/areas/40/0/0.pbf", "planner").status_code == 422
     assert http.get("/tiles/areas/1/0/0.pbf", "regulator").status_code == 403
+
+
+def test_expensive_tiles_are_shared_through_the_table_and_never_stale(
+    http: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.routers import tiles
+    from api.tilecache import TileLRU
+
+    _seed(http)
+    monkeypatch.setattr(tiles, "SHARED_MS", 0.0)  # every tile counts as expensive
+    x, y = _tile_xy(106.705, 26.505, 9)
+    path = f"/tiles/areas/9/{x}/{y}.pbf"
+    first = http.get(path, "planner")
+    etag = first.headers["etag"]
+    stored = http.sql(
+        lambda s: s.execute(text("SELECT etag, data FROM tile_cache WHERE layer = 'areas' AND z = 9")).one()
+    )
+    assert f'"{stored[0]}"' == etag and bytes(stored[1]) == first.content
+    # another worker (an empty LRU) answers from the table, not by rendering again
+    http.sql(lambda s: s.execute(text("UPDATE tile_cache SET data = '\\x1a00'::bytea WHERE z = 9")))
+    http.client.app.state.tiles = TileLRU()  # type: ignore[attr-defined]
+    assert http.get(path, "planner").content == b"\x1a\x00"
+    # new statuses: a new ETag, so neither cache is used and the tile shows the change
+    newer = "UPDATE asset_status SET as_of = now() + interval '1 hour', status = 'ok'"
+    http.sql(lambda s: s.execute(text(newer)))
+    changed = http.get(path, "planner")
+    assert changed.headers["etag"] != etag
+    feats = mapbox_vector_tile.decode(changed.content)["areas"]["features"]
+    assert {f["properties"]["area_id"]: f["properties"]["status"] for f in feats}["A1"] == "ok"
