@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from core.clock import LOCAL_TZ, Period, utcnow
 from core.settings import Settings
 from monitoring.cases.service import load_sql
-from monitoring.rules.counted import counted_params, counted_sql
+from monitoring.rules.counted import bulk_work_mem, counted_params, merged_starts_sql
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,9 @@ def quarter_rows(
         year_limit=settings.frequent_year_limit, window_limit=settings.frequent_window_limit,
         min_share=settings.tag_min_share,
     )
-    sql = load_sql("quarterly.sql").replace("{counted}", counted_sql())
-    rows = [dict(r) for r in session.execute(text(sql), params).mappings().all()]
+    sql = load_sql("quarterly.sql").replace("{starts}", merged_starts_sql())
+    with bulk_work_mem(session):
+        rows = [dict(r) for r in session.execute(text(sql), params).mappings().all()]
     for r in rows:
         r["tags"] = list(r["tags"])
         r["due_date"] = _day(r["due_date"])

@@ -1,6 +1,7 @@
 -- The quarterly remediation list (SPEC section 9) in one pass.
--- The merged CTE is monitoring.rules.counted (SPEC section 3 steps 3-6: counted, merged
--- interruptions), evaluated with every end known by :as_of (>= the quarter's end).
+-- The merged CTE is monitoring.rules.counted.merged_starts_sql() (SPEC section 3 steps 3-6:
+-- the starts of the counted, merged interruptions), evaluated with every end known by :as_of
+-- (>= the quarter's end).
 -- Counts rise only at interruption starts, so an asset is `frequent` at some moment of
 -- [:q_start, :q_end) iff it is frequent at as-of :q_start or at as-of one of its (merged)
 -- starts in (:q_start, :q_end). At as-of a start s_j the 365-day count exceeds the limit
@@ -8,32 +9,27 @@
 -- s_j - s_{j-limit} < 60 days (a window ending at an earlier start inside the quarter was
 -- caught at that start; one ending before :q_start is caught at :q_start).
 WITH merged AS (
-{counted}
+{starts}
 ),
+-- One window pass over the merged starts (they arrive ordered for it): the starts `limit`
+-- back, and how many starts fall in [s, s + 60 days) (max_60 at the quarter's end is the
+-- most of those over the starts in the year to the quarter's end; later starts in a window
+-- are in that year too).
 starts AS (
     SELECT asset_type, asset_id, start_time AS s,
            lag(start_time, CAST(:year_limit AS integer)) OVER w AS s_year,
-           lag(start_time, CAST(:window_limit AS integer)) OVER w AS s_win
+           lag(start_time, CAST(:window_limit AS integer)) OVER w AS s_win,
+           count(*) OVER (w RANGE BETWEEN CURRENT ROW AND CAST(:window_span AS interval) FOLLOWING)
+               AS in_window
       FROM merged
      WHERE start_time < :q_end
     WINDOW w AS (PARTITION BY asset_type, asset_id ORDER BY start_time)
 ),
-in_window_at_end AS (
-    SELECT asset_type, asset_id,
-           count(*) OVER (PARTITION BY asset_type, asset_id ORDER BY s
-                          RANGE BETWEEN CURRENT ROW AND CAST(:window_span AS interval) FOLLOWING)
-               AS in_window
-      FROM starts
-     WHERE s > :end_as_of - CAST(:year AS interval)
-),
-max_at_end AS (
-    SELECT asset_type, asset_id, max(in_window)::integer AS max_60
-      FROM in_window_at_end
-     GROUP BY asset_type, asset_id
-),
 per_asset AS (
     SELECT asset_type, asset_id,
            count(*) FILTER (WHERE s > :end_as_of - CAST(:year AS interval))::integer AS count_365,
+           max(in_window) FILTER (WHERE s > :end_as_of - CAST(:year AS interval))::integer
+               AS max_60,
            (count(*) FILTER (WHERE s > :q_start - CAST(:year AS interval) AND s <= :q_start)
                 > :year_limit
             OR COALESCE(bool_or(s <= :q_start AND s_win > :q_start - CAST(:year AS interval)
@@ -80,25 +76,41 @@ case_state AS (
              ORDER BY h.case_id, h.field, h.at DESC, h.history_id DESC) last_values
      GROUP BY case_id
 ),
+-- Raw interruptions by cause in the year to the quarter's end. A feeder record interrupts
+-- every area on the feeder (the view's feeder_record rows): those are counted once per
+-- (feeder, cause) and added to each listed area of the feeder, instead of fanning every
+-- record out to every area first.
+feeder_causes AS (
+    SELECT fi.feeder_id, fi.cause, count(*) AS n
+      FROM feeder_interruption fi
+     WHERE fi.start_time > :end_as_of - CAST(:year AS interval) AND fi.start_time <= :end_as_of
+     GROUP BY fi.feeder_id, fi.cause
+),
 raw AS (
-    SELECT 'area'::text AS asset_type, ai.area_id AS asset_id, ai.cause
+    SELECT 'area'::text AS asset_type, ai.area_id AS asset_id, ai.cause, 1::bigint AS n
       FROM area_interruption ai
-     WHERE ai.area_id IN (SELECT asset_id FROM listed WHERE asset_type = 'area')
+     WHERE ai.source <> 'feeder_record'
+       AND ai.area_id IN (SELECT asset_id FROM listed WHERE asset_type = 'area')
        AND ai.start_time > :end_as_of - CAST(:year AS interval) AND ai.start_time <= :end_as_of
     UNION ALL
-    SELECT 'feeder'::text, fi.feeder_id, fi.cause
-      FROM feeder_interruption fi
-     WHERE fi.feeder_id IN (SELECT asset_id FROM listed WHERE asset_type = 'feeder')
-       AND fi.start_time > :end_as_of - CAST(:year AS interval) AND fi.start_time <= :end_as_of
+    SELECT 'area'::text, a.area_id, fc.cause, fc.n
+      FROM listed l
+      JOIN area a ON a.area_id = l.asset_id
+      JOIN feeder_causes fc ON fc.feeder_id = a.feeder_id
+     WHERE l.asset_type = 'area'
+    UNION ALL
+    SELECT 'feeder'::text, fc.feeder_id, fc.cause, fc.n
+      FROM feeder_causes fc
+     WHERE fc.feeder_id IN (SELECT asset_id FROM listed WHERE asset_type = 'feeder')
 ),
 by_cause AS (
     SELECT asset_type, asset_id,
-           count(*) FILTER (WHERE cause = 'fault')::integer AS interruptions_fault,
-           count(*) FILTER (WHERE cause = 'planned')::integer AS interruptions_planned,
-           count(*) FILTER (WHERE cause = 'unknown')::integer AS interruptions_unknown,
-           count(*) FILTER (WHERE cause = 'weather')::integer AS interruptions_weather,
-           count(*) FILTER (WHERE cause = 'external')::integer AS interruptions_external,
-           count(*) FILTER (WHERE cause = 'customer')::integer AS interruptions_customer
+           COALESCE(sum(n) FILTER (WHERE cause = 'fault'), 0)::integer AS interruptions_fault,
+           COALESCE(sum(n) FILTER (WHERE cause = 'planned'), 0)::integer AS interruptions_planned,
+           COALESCE(sum(n) FILTER (WHERE cause = 'unknown'), 0)::integer AS interruptions_unknown,
+           COALESCE(sum(n) FILTER (WHERE cause = 'weather'), 0)::integer AS interruptions_weather,
+           COALESCE(sum(n) FILTER (WHERE cause = 'external'), 0)::integer AS interruptions_external,
+           COALESCE(sum(n) FILTER (WHERE cause = 'customer'), 0)::integer AS interruptions_customer
       FROM raw
      GROUP BY asset_type, asset_id
 )
@@ -108,10 +120,10 @@ SELECT l.asset_type, l.asset_id,
        rg.county_adcode, rg.prefecture_adcode,
        COALESCE(tg.tags, ARRAY[]::text[]) AS tags,
        COALESCE(p.count_365, 0) AS count_365,
-       COALESCE(m.max_60, 0) AS max_60,
-       CASE WHEN COALESCE(p.count_365, 0) > :year_limit OR COALESCE(m.max_60, 0) > :window_limit
+       COALESCE(p.max_60, 0) AS max_60,
+       CASE WHEN COALESCE(p.count_365, 0) > :year_limit OR COALESCE(p.max_60, 0) > :window_limit
                 THEN 'frequent'
-            WHEN COALESCE(p.count_365, 0) = :year_limit OR COALESCE(m.max_60, 0) = :window_limit
+            WHEN COALESCE(p.count_365, 0) = :year_limit OR COALESCE(p.max_60, 0) = :window_limit
                 THEN 'at_risk'
             ELSE 'ok' END AS status,
        COALESCE(p.frequent_in_quarter, false) AS frequent_in_quarter,
@@ -126,7 +138,6 @@ SELECT l.asset_type, l.asset_id,
        cs.verified_by, cs.internal_note
   FROM listed l
   LEFT JOIN per_asset p USING (asset_type, asset_id)
-  LEFT JOIN max_at_end m USING (asset_type, asset_id)
   LEFT JOIN by_cause b USING (asset_type, asset_id)
   LEFT JOIN case_pick cp USING (asset_type, asset_id)
   LEFT JOIN case_state cs ON cs.case_id = cp.case_id

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -16,6 +17,10 @@ from core.errors import UsageError
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Sort and hash memory for the province-wide passes (merging sorts about a million intervals):
+# with the server default (64MB) they spill to disk and take several times longer.
+BULK_WORK_MEM = "256MB"
 
 
 @cache
@@ -31,9 +36,28 @@ def strip_comments(sql: str) -> str:
                      if not line.lstrip().startswith("--") or line.startswith("-- name: "))
 
 
+@contextmanager
+def bulk_work_mem(session: Session, size: str = BULK_WORK_MEM) -> Iterator[None]:
+    """Raise ``work_mem`` for the statements inside (transaction-local), then put it back."""
+    old = session.execute(text("SELECT current_setting('work_mem')")).scalar_one()
+    session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": size})
+    yield
+    # Not in a finally: after an error the transaction is rolled back, and the setting with it.
+    session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": old})
+
+
 def counted_sql() -> str:
     """The SQL query (bound parameters, see ``counted_params``) giving merged interruptions."""
-    return load_sql("counted.sql")
+    return load_sql("counted.sql").replace("{marked}", load_sql("counted_marked.sql"))
+
+
+def merged_starts_sql() -> str:
+    """The starts (asset_type, asset_id, start_time) of ``counted_sql()``'s rows, same parameters.
+
+    Cheaper when only starts matter: no grouping, and the rows stay ordered for a window
+    ``PARTITION BY asset_type, asset_id COLLATE "C" ORDER BY start_time``.
+    """
+    return load_sql("merged_starts.sql").replace("{marked}", load_sql("counted_marked.sql"))
 
 
 def counted_params(

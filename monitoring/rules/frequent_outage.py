@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
-from monitoring.rules.counted import counted_params, counted_sql, load_sql
+from monitoring.rules.counted import counted_params, load_sql, merged_starts_sql
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ STATUSES = ("frequent", "at_risk", "ok")
 
 def status_sql() -> str:
     """The one-pass SQL (bound parameters from ``status_params``)."""
-    return load_sql("frequent_outage.sql").replace("{counted}", counted_sql())
+    return load_sql("frequent_outage.sql").replace("{starts}", merged_starts_sql())
 
 
 def status_params(

@@ -3,12 +3,13 @@
 -- max_60: the most of those whose starts fall in one half-open window [t, t + 60 days); the
 -- best t is always one of the starts, and timestamps have microsecond resolution, so the
 -- window [s, s + 60 days - 1 microsecond] (closed, a RANGE frame) is exactly [s, s + 60 days).
+-- {starts} is monitoring.rules.counted.merged_starts_sql(): already ordered for this window.
 WITH merged AS (
-{counted}
+{starts}
 ),
 in_year AS (
     SELECT asset_type, asset_id,
-           count(*) OVER (PARTITION BY asset_type, asset_id ORDER BY start_time
+           count(*) OVER (PARTITION BY asset_type, asset_id COLLATE "C" ORDER BY start_time
                           RANGE BETWEEN CURRENT ROW AND CAST(:window_span AS interval) FOLLOWING)
                AS in_window
       FROM merged
