@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from core.clock import Period, utcnow
 from core.errors import UsageError
 from core.settings import Settings
+from monitoring.rules.counted import bulk_work_mem
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,8 @@ def region_sums(
     params = base_params(settings=settings, period=period, basis=basis, now=now)
     params["med_days"] = med_days
     sql = load_sql("indices.sql").replace("{regions}", REGION_SQL[by])
-    return [dict(r) for r in session.execute(text(sql), params).mappings().all()]
+    with bulk_work_mem(session):
+        return [dict(r) for r in session.execute(text(sql), params).mappings().all()]
 
 
 def reliability_rows(

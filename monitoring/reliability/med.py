@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from core.clock import LOCAL_TZ, Period
 from core.settings import Settings
 from monitoring.reliability.indices import base_params, load_sql
+from monitoring.rules.counted import bulk_work_mem
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,9 @@ def major_event_days(
     params = base_params(settings=settings, period=period, basis=basis, now=now)
     params.update(lo=lo, hi=period.end, variants=["all"], clip_lo=datetime.min.replace(tzinfo=UTC),
                   clip_hi=datetime.max.replace(tzinfo=UTC))
-    daily = {r["day"]: float(r["saidi_minutes"] or 0.0)
-             for r in session.execute(text(load_sql("daily.sql")), params).mappings()}
+    with bulk_work_mem(session):
+        daily = {r["day"]: float(r["saidi_minutes"] or 0.0)
+                 for r in session.execute(text(load_sql("daily.sql")), params).mappings()}
     history = [v for d, v in daily.items() if d < start_day]
     t_med, alpha, beta = threshold(history)
     days = sorted(d for d, v in daily.items() if d >= start_day and t_med is not None and v > t_med)
