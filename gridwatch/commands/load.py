@@ -81,6 +81,12 @@ def meters(file: Path, fmt: str) -> None:
     """Load the meter registry (CSV or JSONL: meter_id, area_id, lon, lat)."""
     with session() as s:
         acct = loaders.load_meters(session=s, path=file)
+        if acct.accepted or acct.updated:
+            # The share of an area's meters that must be off depends on the registry, so
+            # inferred interruptions are rebuilt against the new one.
+            from monitoring.interruptions import refresh
+
+            refresh(session=s, settings=settings(), full=True)
     _report(acct, "meters", fmt)
 
 
