@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import psycopg
 
@@ -163,12 +163,31 @@ def _merge_chunk(conn: psycopg.Connection, batch_id: int, rows: int) -> ChunkRes
     with conn.cursor() as cur:
         cur.execute(sql(FILE, "unknown_meters"))
         result.unknown = [(int(r[0]), str(r[1])) for r in cur.fetchall()]
-        cur.execute(sql(FILE, "merge"), {"batch_id": batch_id})
-        row = cur.fetchone()
-        assert row is not None
-        result.known, result.inserted = rows - len(result.unknown), int(row[0])
+        result.known, result.inserted = rows - len(result.unknown), _insert(cur, batch_id)
     log.debug("chunk of %d rows merged in %.2f s", result.known, time.perf_counter() - started)
     return result
+
+
+def _insert(cur: psycopg.Cursor[Any], batch_id: int) -> int:
+    """Insert the staged events not stored yet; the number inserted."""
+    params = {"batch_id": batch_id}
+    cur.execute(sql(FILE, "stored_in_range"))
+    row = cur.fetchone()
+    if row is not None and not row[0]:
+        cur.execute("SAVEPOINT ingest_merge_fresh")
+        try:
+            cur.execute(sql(FILE, "merge_fresh"), params)
+        except psycopg.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT ingest_merge_fresh")
+        else:
+            row = cur.fetchone()
+            cur.execute("RELEASE SAVEPOINT ingest_merge_fresh")
+            assert row is not None
+            return int(row[0])
+    cur.execute(sql(FILE, "merge"), params)
+    row = cur.fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def _apply(acct: Accounting, rows: int, result: ChunkResult) -> None:

@@ -126,6 +126,22 @@ def test_duplicates_within_and_across_files(grid: Session) -> None:
     assert len(events(grid)) == 2
 
 
+def test_duplicate_in_a_fresh_chunk_keeps_the_first_copy_and_one_change_row(grid: Session) -> None:
+    acct = run(grid, "meter-events", (
+        "meter_id,time,kind,event_id\n"
+        "A1-m0,2026-06-01T08:00:00+08:00,off,E1\n"
+        "A1-m1,2026-06-01T08:00:00+08:00,off,E2\n"
+        "A1-m0,2026-06-01T00:00:00Z,off,E3\n"       # duplicate of line 2, other spelling
+    ))
+    assert (acct.accepted, acct.duplicates) == (2, 1)
+    stored = grid.execute(text(
+        "SELECT meter_id, event_id FROM meter_event ORDER BY meter_id")).all()
+    assert [tuple(r) for r in stored] == [("A1-m0", "E1"), ("A1-m1", "E2")]
+    changes = grid.execute(text(
+        "SELECT asset_id, from_time FROM ingest_change WHERE stream = 'meter-events'")).all()
+    assert [tuple(r) for r in changes] == [("A1", datetime(2026, 6, 1, 0, 0, tzinfo=UTC))]
+
+
 def test_three_timestamp_spellings_mean_the_same_instant(grid: Session) -> None:
     acct = run(grid, "meter-events", (
         "meter_id,time,kind\n"
