@@ -52,10 +52,15 @@ def refresh(*, session: Session, settings: Settings, full: bool = False) -> int:
         else:
             session.execute(text(q["delete_intervals"]))
             session.execute(text(q["delete_spans"]))
-        old = session.execute(text("SELECT current_setting('work_mem')")).scalar_one()
-        session.execute(text("SELECT set_config('work_mem', '256MB', true)"))
+        # Sorted group aggregates stream through the window passes; a hash aggregate (chosen on
+        # stale statistics of freshly ingested events) would force a full re-sort.
+        old = session.execute(text(
+            "SELECT current_setting('work_mem'), current_setting('enable_hashagg')")).one()
+        session.execute(text("SELECT set_config('work_mem', '256MB', true), "
+                             "set_config('enable_hashagg', 'off', true)"))
         session.execute(text(q["recompute"]), {"min_anchor": min_anchor})
-        session.execute(text("SELECT set_config('work_mem', :old, true)"), {"old": old})
+        session.execute(text("SELECT set_config('work_mem', :w, true), "
+                             "set_config('enable_hashagg', :h, true)"), {"w": old[0], "h": old[1]})
     session.execute(text(q["mark_done"]))
     session.execute(text(q["drop_temp"]))
     log.info("inferred interruptions refreshed for %d area(s)", areas)

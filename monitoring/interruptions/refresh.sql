@@ -58,49 +58,54 @@ DELETE FROM area_meter_off_span o
 
 -- name: recompute
 -- A transition is an event whose kind differs from the meter's previous state (every meter is
--- on at the anchor; events of one meter at one instant count in the order off, on). The
--- running sum over an area's transitions, with all of one instant's transitions as peers, is
--- the number of meters off after that instant. Spans: runs of "off > 0"; intervals: runs of
--- "off >= need", with their peak.
+-- on at the anchor; events of one meter at one instant count in the order off, on). Summed per
+-- area and instant (delta), a running sum gives the meters off after each instant, and
+-- off - delta the count just before it, so edges need no second lag. Spans: runs of "off > 0";
+-- intervals: runs of "off >= need", with their peak; span_no / run_no number the runs.
+-- Sorting by (aid, mid, ...) first lets the second ordering (aid, time) be an incremental sort.
 WITH ev AS (
     SELECT m.aid, m.need, e.time, e.kind = 'off' AS off_event,
-           lag(e.kind = 'off', 1, false) OVER (PARTITION BY m.mid ORDER BY e.time, e.kind = 'on')
+           lag(e.kind = 'off', 1, false) OVER (PARTITION BY m.aid, m.mid ORDER BY e.time, e.kind = 'on')
                AS was_off
       FROM _refresh_meter m
       JOIN meter_event e ON e.meter_id = m.meter_id AND e.time >= m.anchor
      WHERE e.time >= CAST(:min_anchor AS timestamptz)
-), counted AS (
-    SELECT aid, need, time,
-           sum(CASE WHEN off_event THEN 1 ELSE -1 END) OVER (PARTITION BY aid ORDER BY time)::integer
-               AS off
+), steps AS (
+    SELECT aid, time, min(need) AS need, sum(CASE WHEN off_event THEN 1 ELSE -1 END)::integer AS delta
       FROM ev
      WHERE off_event <> was_off
+     GROUP BY aid, time
+), counted AS (
+    SELECT aid, time, need, delta,
+           sum(delta) OVER (PARTITION BY aid ORDER BY time ROWS UNBOUNDED PRECEDING)::integer AS off
+      FROM steps
 ), flagged AS (
-    SELECT aid, time, off, off > 0 AS some_off, off >= need AS down,
-           lag(off > 0, 1, false) OVER w AS was_some_off,
-           lag(off >= need, 1, false) OVER w AS was_down
+    SELECT aid, time, off, off > 0 AS some_off, off - delta > 0 AS was_some_off,
+           off >= need AS down, off - delta >= need AS was_down,
+           count(*) FILTER (WHERE off > 0 AND off - delta <= 0) OVER w AS span_no,
+           count(*) FILTER (WHERE off >= need AND off - delta < need) OVER w AS run_no
       FROM counted
-    WINDOW w AS (PARTITION BY aid ORDER BY time)
-), span_edges AS (
-    SELECT aid, time, some_off, lead(time) OVER (PARTITION BY aid ORDER BY time) AS next
-      FROM flagged
-     WHERE some_off <> was_some_off
+    WINDOW w AS (PARTITION BY aid ORDER BY time ROWS UNBOUNDED PRECEDING)
 ), spans AS (
     INSERT INTO area_meter_off_span (area_id, start_time, end_time)
-    SELECT a.area_id, s.time, s.next
-      FROM span_edges s JOIN _refresh_area a ON a.aid = s.aid
-     WHERE s.some_off
+    SELECT a.area_id, s.start_time, s.end_time
+      FROM (SELECT aid, min(time) FILTER (WHERE some_off) AS start_time,
+                   min(time) FILTER (WHERE NOT some_off) AS end_time
+              FROM flagged
+             WHERE some_off <> was_some_off
+             GROUP BY aid, span_no) s
+      JOIN _refresh_area a ON a.aid = s.aid
+     WHERE s.start_time IS NOT NULL
     RETURNING 1
-), runs AS (
-    SELECT *, count(*) FILTER (WHERE down AND NOT was_down) OVER (PARTITION BY aid ORDER BY time) AS grp
-      FROM flagged
-     WHERE down OR was_down
 )
 INSERT INTO inferred_interruption (area_id, start_time, end_time, meters_off, meters_total)
-SELECT a.area_id, min(r.time) FILTER (WHERE r.down), min(r.time) FILTER (WHERE NOT r.down),
-       max(r.off) FILTER (WHERE r.down), a.total
-  FROM runs r JOIN _refresh_area a ON a.aid = r.aid
- GROUP BY a.area_id, a.total, r.grp
+SELECT a.area_id, r.start_time, r.end_time, r.peak, a.total
+  FROM (SELECT aid, min(time) FILTER (WHERE down) AS start_time,
+               min(time) FILTER (WHERE NOT down) AS end_time, max(off) FILTER (WHERE down) AS peak
+          FROM flagged
+         WHERE down OR was_down
+         GROUP BY aid, run_no) r
+  JOIN _refresh_area a ON a.aid = r.aid
 
 -- name: mark_done
 UPDATE ingest_change SET refreshed_at = now() WHERE refreshed_at IS NULL
