@@ -78,7 +78,13 @@ def test_incremental_equals_full(engine: Engine, fresh_settings: Settings) -> No
         assert stored[("area", "A10")][0] == 0 and stored[("area", "A11")][0] == 1
         assert stored[("area", "A12")][0] == 1
         assert stored[("feeder", "F2")][0] == 1
-        assert {r[0] for r in s.execute(text("SELECT DISTINCT as_of FROM asset_status"))} == {later}
+        # re-evaluated rows carry the new as-of time, untouched rows the one that computed them
+        stamps = dict(((r[0], r[1]), r[2]) for r in s.execute(
+            text("SELECT asset_type, asset_id, as_of FROM asset_status")))
+        assert stamps[("area", "A21")] == later and stamps[("area", "A11")] == later
+        assert set(stamps.values()) <= {T, later}
+        run = s.execute(text("SELECT as_of FROM monitor_state WHERE name = 'frequent_outage'"))
+        assert run.scalar_one() == later
 
     # going back in time or changing a limit forces a full evaluation
     with Session(engine) as s:

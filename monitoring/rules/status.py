@@ -92,7 +92,8 @@ def refresh_status(
                 session.execute(text(upsert), status_params(
                     settings=settings, as_of=as_of,
                     area_ids=ids.get("area", []), feeder_ids=ids.get("feeder", [])))
-            session.execute(text(q["stamp"]), {"as_of": as_of})
+            # Rows not re-evaluated are unchanged by construction and keep the as-of time of
+            # the evaluation that last computed them; monitor_state holds the run's as-of.
         session.execute(text(q["drop_dirty"]))
     if not incremental:
         session.execute(text("SET LOCAL work_mem = '256MB'"))

@@ -47,9 +47,6 @@ ON CONFLICT (asset_type, asset_id) DO UPDATE
    SET as_of = EXCLUDED.as_of, count_365 = EXCLUDED.count_365, max_60 = EXCLUDED.max_60,
        status = EXCLUDED.status;
 
--- name: stamp
-UPDATE asset_status SET as_of = :as_of WHERE as_of <> :as_of;
-
 -- name: delete_gone
 DELETE FROM asset_status s
  WHERE (s.asset_type = 'area' AND NOT EXISTS (SELECT 1 FROM area a WHERE a.area_id = s.asset_id))
