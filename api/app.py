@@ -20,6 +20,7 @@ from api import errors
 from api.auth import ANY_ROLE, LoginLimiter, require_role
 from api.deps import Database
 from api.keys import Principal
+from api.querynorm import ReportQueryAliases
 from api.routers import alerts, cases, ingest, login, ogc, reports, tiles
 from api.tilecache import TileLRU
 from core.settings import Settings, get_settings
@@ -73,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.login_limiter = LoginLimiter()
     app.state.tiles = TileLRU()
     errors.install(app)
+    app.add_middleware(ReportQueryAliases)
 
     @app.get("/healthz", tags=["health"], summary="Database reachability (no key needed)")
     async def healthz() -> Response:
