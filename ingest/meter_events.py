@@ -25,6 +25,7 @@ from ingest.validation import KINDS, METER_EVENTS, TIME_HINT, bad_enum, copy_tex
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 100_000
+FIRST_CHUNK_ROWS = 10_000
 FILE = "meter_events.sql"
 # Extended ISO 8601 that PostgreSQL reads exactly as parse_timestamp does; anything else goes
 # through parse_timestamp itself. Naive times before 1992 (when Shanghai had summer time)
@@ -117,8 +118,12 @@ def csv_events(path_or_stream: Path | IO[bytes], label: str) -> tuple[Iterator[E
 
 
 def _chunks(events: Iterator[Event], acct: Accounting, chunk_rows: int) -> Iterator[tuple[str, int]]:
-    """Validate rows and yield COPY text buffers of up to ``chunk_rows`` valid rows."""
+    """Validate rows and yield COPY text buffers of up to ``chunk_rows`` valid rows.
+
+    The first buffer is small so that the database starts merging while Python parses on.
+    """
     buf: list[str] = []
+    limit = min(chunk_rows, FIRST_CHUNK_ROWS)
     for line, meter_id, when, kind, event_id, error in events:
         if meter_id is None or when is None or kind is None:
             if error is not None:
@@ -141,9 +146,9 @@ def _chunks(events: Iterator[Event], acct: Accounting, chunk_rows: int) -> Itera
             acct.reject(line, "meter_id", "the row contains a NUL character")
             continue
         buf.append(f"{line}\t{copy_text(meter_id)}\t{ts}\t{kind}\t{copy_text(event_id)}\n")
-        if len(buf) >= chunk_rows:
+        if len(buf) >= limit:
             yield "".join(buf), len(buf)
-            buf = []
+            buf, limit = [], chunk_rows
     if buf:
         yield "".join(buf), len(buf)
 
@@ -180,10 +185,10 @@ def _insert(cur: psycopg.Cursor[Any], batch_id: int) -> int:
         except psycopg.errors.UniqueViolation:
             cur.execute("ROLLBACK TO SAVEPOINT ingest_merge_fresh")
         else:
-            row = cur.fetchone()
+            inserted = cur.rowcount
+            cur.execute(sql(FILE, "log_fresh"), params)
             cur.execute("RELEASE SAVEPOINT ingest_merge_fresh")
-            assert row is not None
-            return int(row[0])
+            return inserted
     cur.execute(sql(FILE, "merge"), params)
     row = cur.fetchone()
     assert row is not None

@@ -28,22 +28,18 @@ SELECT EXISTS (
        AND e.time <= (SELECT max(time) FROM _ingest_meter_event))
 
 -- name: merge_fresh
--- merge without the conflict check; a unique violation rolls back to the savepoint and the
--- chunk goes through merge.
-WITH ins AS (
-    INSERT INTO meter_event (meter_id, time, kind, event_id, batch_id)
-    SELECT meter_id, time, kind, event_id, %(batch_id)s FROM _ingest_meter_event
-    RETURNING meter_id, time
-), touched AS (
-    INSERT INTO ingest_change (batch_id, stream, asset_type, asset_id, from_time, to_time)
-    SELECT %(batch_id)s, 'meter-events', 'area', m.area_id, min(i.time), max(i.time)
-      FROM ins i
-      JOIN meter m ON m.meter_id = i.meter_id
-     GROUP BY m.area_id
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM ins) AS inserted,
-       (SELECT count(*) FROM touched) AS areas
+-- merge without the conflict check: every staged row is inserted, so the touched areas come
+-- from the staging table. A unique violation rolls back to the savepoint and the chunk goes
+-- through merge.
+INSERT INTO meter_event (meter_id, time, kind, event_id, batch_id)
+SELECT meter_id, time, kind, event_id, %(batch_id)s FROM _ingest_meter_event
+
+-- name: log_fresh
+INSERT INTO ingest_change (batch_id, stream, asset_type, asset_id, from_time, to_time)
+SELECT %(batch_id)s, 'meter-events', 'area', m.area_id, min(s.time), max(s.time)
+  FROM _ingest_meter_event s
+  JOIN meter m ON m.meter_id = s.meter_id
+ GROUP BY m.area_id
 
 -- name: merge
 -- Insert the staged events (unknown meters already removed) that are not stored yet, the
