@@ -6,15 +6,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
-from importlib import resources
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
+from core.sqlfiles import statements
 from monitoring.rules import zero_perception
-from monitoring.rules.counted import strip_comments
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +42,8 @@ class Condition:
         return SEVERITY[self.rule]
 
 
-@cache
 def _sql() -> dict[str, str]:
-    raw = strip_comments(
-        resources.files(__package__).joinpath("conditions.sql").read_text(encoding="utf-8"))
-    out: dict[str, str] = {}
-    name = ""
-    for line in raw.splitlines():
-        if line.startswith("-- name: "):
-            name = line.removeprefix("-- name: ").strip()
-            out[name] = ""
-        elif name:
-            out[name] += line + "\n"
-    return {k: v.strip() for k, v in out.items()}
+    return statements(__package__, "conditions.sql")
 
 
 def frequent(*, session: Session, settings: Settings, as_of: datetime) -> list[Condition]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from sqlalchemy import text
@@ -14,6 +12,7 @@ from sqlalchemy.orm import Session
 from core.clock import LOCAL_TZ, parse_timestamp
 from core.errors import Conflict, NotFound, UsageError
 from core.settings import Settings
+from core.sqlfiles import read
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +33,9 @@ _CASE_COLUMNS = (
 )
 
 
-@cache
 def load_sql(name: str) -> str:
     """The text of a ``.sql`` file of this package."""
-    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    return read(__package__, name)
 
 
 def _aware(at: datetime) -> datetime:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from sqlalchemy import text
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session
 from core.clock import Period, utcnow
 from core.errors import UsageError
 from core.settings import Settings
+from core.sqlfiles import read
 from monitoring.rules.counted import bulk_work_mem
 
 log = logging.getLogger(__name__)
@@ -58,9 +58,9 @@ REGION_SQL = {
 @cache
 def load_sql(name: str) -> str:
     """The text of a ``.sql`` file of this package, with the shared merge CTEs filled in."""
-    sql = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    sql = read(__package__, name)
     if "{merged}" in sql:
-        merged = resources.files(__package__).joinpath("merged.sql").read_text(encoding="utf-8")
+        merged = read(__package__, "merged.sql")
         sql = sql.replace("{merged}", merged)
     return sql
 

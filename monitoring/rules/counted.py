@@ -6,8 +6,6 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from sqlalchemy import text
@@ -15,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import UsageError
 from core.settings import Settings
+from core.sqlfiles import read
 
 log = logging.getLogger(__name__)
 
@@ -23,17 +22,9 @@ log = logging.getLogger(__name__)
 BULK_WORK_MEM = "256MB"
 
 
-@cache
 def load_sql(name: str) -> str:
     """The text of a ``.sql`` file of this package, without its comment lines (but ``-- name:``)."""
-    raw = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
-    return strip_comments(raw)
-
-
-def strip_comments(sql: str) -> str:
-    """Drop whole-line ``--`` comments (their ``:words`` would read as bind parameters)."""
-    return "\n".join(line for line in sql.splitlines()
-                     if not line.lstrip().startswith("--") or line.startswith("-- name: "))
+    return read(__package__, name, strip=True)
 
 
 @contextmanager

@@ -6,14 +6,13 @@ import hashlib
 import logging
 import time
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
-from monitoring.rules.counted import load_sql
+from core.sqlfiles import statements
 from monitoring.rules.frequent_outage import status_params, status_sql
 
 log = logging.getLogger(__name__)
@@ -27,17 +26,8 @@ MAX_INCREMENTAL_STEP = timedelta(days=31)
 MAX_DIRTY_SHARE = 0.25
 
 
-@cache
 def _sql() -> dict[str, str]:
-    out: dict[str, str] = {}
-    name = ""
-    for line in load_sql("status.sql").splitlines():
-        if line.startswith("-- name: "):
-            name = line.removeprefix("-- name: ").strip()
-            out[name] = ""
-        elif name:
-            out[name] += line + "\n"
-    return {k: v.strip() for k, v in out.items()}
+    return statements(__package__, "status.sql")
 
 
 def settings_hash(settings: Settings) -> str:
