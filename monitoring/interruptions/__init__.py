@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 import logging
-from functools import cache
-from importlib import resources
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
+from core.sqlfiles import statements
 
 log = logging.getLogger(__name__)
 
 __all__ = ["refresh"]
 
 
-@cache
 def _sql() -> dict[str, str]:
-    raw = resources.files(__name__).joinpath("refresh.sql").read_text(encoding="utf-8")
-    out: dict[str, str] = {}
-    name = ""
-    for line in raw.splitlines():
-        if line.startswith("-- name: "):
-            name = line.removeprefix("-- name: ").strip()
-            out[name] = ""
-        elif name:
-            out[name] += line + "\n"
-    return {k: v.strip() for k, v in out.items()}
+    return statements(__name__, "refresh.sql")
 
 
 def refresh(*, session: Session, settings: Settings, full: bool = False) -> int:
