@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import grp
+import hashlib
 import logging
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 CONF_MARK = "# --- gridwatch embedded settings ---"
+RELOCATED_ROOT = Path("/var/lib/gridwatch")
 
 
 @dataclass(frozen=True)
@@ -64,17 +68,48 @@ def _os_user() -> str | None:
     raise DatabaseError("running as root, but there is no 'postgres' user to run the database")
 
 
+def _traversable(path: Path, user: str) -> bool:
+    """Whether ``user`` can reach ``path`` (every existing ancestor searchable by it)."""
+    pw = pwd.getpwnam(user)
+    groups = {g.gr_gid for g in grp.getgrall() if user in g.gr_mem} | {pw.pw_gid}
+    for p in [path, *path.parents]:
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            continue  # created later by gridwatch, world-searchable
+        if st.st_uid == pw.pw_uid:
+            bit = stat.S_IXUSR
+        elif st.st_gid in groups:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if not st.st_mode & bit:
+            return False
+    return True
+
+
 def cluster(settings: Settings) -> Cluster:
-    """Describe the embedded cluster for these settings."""
+    """Describe the embedded cluster for these settings.
+
+    As root the cluster runs as an unprivileged user. When that user cannot reach the data
+    directory (a checkout under /root, say), the cluster's files live under
+    /var/lib/gridwatch/<digest of the data directory> instead, and the data directory holds a
+    note saying where.
+    """
     data_dir = settings.data_dir.resolve()
+    os_user = _os_user()
+    home = data_dir
+    if os_user and not _traversable(data_dir, os_user):
+        digest = hashlib.sha1(str(data_dir).encode()).hexdigest()[:12]
+        home = RELOCATED_ROOT / digest
     return Cluster(
         bin_dir=find_bin_dir(settings),
-        data_dir=data_dir,
-        pgdata=data_dir / "pgdata",
-        socket_dir=data_dir / "run",
-        logfile=data_dir / "postgres.log",
+        data_dir=home,
+        pgdata=home / "pgdata",
+        socket_dir=home / "run",
+        logfile=home / "postgres.log",
         port=settings.db_port,
-        os_user=_os_user(),
+        os_user=os_user,
     )
 
 
@@ -118,6 +153,13 @@ def init(settings: Settings) -> Cluster:
     c = cluster(settings)
     c.data_dir.mkdir(parents=True, exist_ok=True)
     c.data_dir.chmod(0o755)
+    wanted = settings.data_dir.resolve()
+    if c.data_dir != wanted:
+        RELOCATED_ROOT.chmod(0o755)
+        wanted.mkdir(parents=True, exist_ok=True)
+        (wanted / "CLUSTER_LOCATION").write_text(
+            f"The embedded database of this directory lives in {c.data_dir}: the database user "
+            f"'{c.os_user}' cannot reach {wanted}.\n", encoding="utf-8")
     if (c.pgdata / "PG_VERSION").exists():
         return c
     _check_reachable(c)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import geopandas as gpd
@@ -220,3 +221,18 @@ def test_periods_are_local_calendar_and_bad_years_are_usage_errors() -> None:
     for bad in ("0000Q1", "9999", "2026-13", "26Q2"):
         with pytest.raises(UsageError):
             parse_period(bad)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the database user is only switched when root")
+def test_cluster_moves_out_of_a_directory_the_database_user_cannot_reach(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from core.embedded import RELOCATED_ROOT, cluster
+    from core.settings import Settings
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    hidden = cluster(Settings(data_dir=private / ".gridwatch"))
+    assert hidden.pgdata.is_relative_to(RELOCATED_ROOT)
+    private.chmod(0o755)
+    tmp_path.chmod(0o755)
+    visible = cluster(Settings(data_dir=private / ".gridwatch"))
+    assert visible.pgdata == (private / ".gridwatch" / "pgdata").resolve()
