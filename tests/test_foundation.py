@@ -224,15 +224,22 @@ def test_periods_are_local_calendar_and_bad_years_are_usage_errors() -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the database user is only switched when root")
-def test_cluster_moves_out_of_a_directory_the_database_user_cannot_reach(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_cluster_moves_out_of_a_directory_the_database_user_cannot_reach() -> None:
+    import shutil
+    import tempfile
+
     from core.embedded import RELOCATED_ROOT, cluster
     from core.settings import Settings
 
-    private = tmp_path / "private"
-    private.mkdir(mode=0o700)
-    hidden = cluster(Settings(data_dir=private / ".gridwatch"))
-    assert hidden.pgdata.is_relative_to(RELOCATED_ROOT)
-    private.chmod(0o755)
-    tmp_path.chmod(0o755)
-    visible = cluster(Settings(data_dir=private / ".gridwatch"))
-    assert visible.pgdata == (private / ".gridwatch" / "pgdata").resolve()
+    base = Path(tempfile.mkdtemp(prefix="gw-reach-", dir="/tmp"))  # pytest's tmp is root-only
+    try:
+        private = base / "private"
+        private.mkdir(mode=0o700)
+        hidden = cluster(Settings(data_dir=private / ".gridwatch"))
+        assert hidden.pgdata.is_relative_to(RELOCATED_ROOT)
+        private.chmod(0o755)
+        base.chmod(0o755)
+        visible = cluster(Settings(data_dir=private / ".gridwatch"))
+        assert visible.pgdata == (private / ".gridwatch" / "pgdata").resolve()
+    finally:
+        shutil.rmtree(base)
