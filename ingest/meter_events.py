@@ -6,13 +6,16 @@ import csv
 import io
 import logging
 import re
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import psycopg
 
@@ -35,16 +38,63 @@ _PLAIN = re.compile(
 )
 
 
-def copy_time(value: str) -> str:
-    """A timestamp as PostgreSQL timestamptz text, with the meaning ``parse_timestamp`` gives it."""
+_CST = timezone(timedelta(hours=8))
+
+
+def copy_time_and_instant(value: str) -> tuple[str, datetime | None]:
+    """A timestamp as PostgreSQL timestamptz text, and its instant as naive UTC+08:00 wall time.
+
+    The meaning is the one ``parse_timestamp`` gives it; the text is passed to COPY as written
+    (with ``+08:00`` added when there is no offset), so PostgreSQL does the conversion. Naive
+    instants of one fixed offset compare cheaply (aware ones with different ``tzinfo`` objects
+    do not). The instant is None when Python cannot represent it in UTC+08:00.
+    """
     m = _PLAIN.fullmatch(value)
     if m is not None:
-        datetime.fromisoformat(value)  # raises ValueError for impossible dates and times
-        if m.group(2) is not None:
-            return value
-        if int(m.group(1)) >= 1992:
-            return value + "+08:00"
-    return parse_timestamp(value).isoformat()
+        offset = m.group(2)
+        if offset is None:
+            dt = datetime.fromisoformat(value)  # raises ValueError for impossible dates and times
+            if int(m.group(1)) >= 1992:
+                return value + "+08:00", dt
+        elif offset == "+08:00":
+            return value, datetime.fromisoformat(value[:-6])
+        else:
+            return value, _wall(datetime.fromisoformat(value))
+    dt = parse_timestamp(value)
+    return dt.isoformat(), _wall(dt)
+
+
+def _wall(dt: datetime) -> datetime | None:
+    """An aware instant as naive UTC+08:00 wall time (None if out of Python's range)."""
+    try:
+        return dt.astimezone(_CST).replace(tzinfo=None)
+    except OverflowError:
+        return None
+
+
+def copy_time(value: str) -> str:
+    """A timestamp as PostgreSQL timestamptz text, with the meaning ``parse_timestamp`` gives it."""
+    return copy_time_and_instant(value)[0]
+
+
+@dataclass
+class Chunk:
+    """Valid rows of one chunk, ready for COPY, with what the merge needs to skip staging."""
+
+    rows: list[str] = field(default_factory=list)
+    """COPY text lines: meter_id, time, kind, event_id, batch_id."""
+    lines: list[int] = field(default_factory=list)
+    spans: dict[str, list[datetime]] = field(default_factory=dict)
+    """meter_id -> [earliest, latest] instant in the chunk (naive UTC+08:00 wall time)."""
+    exotic: bool = False
+    """A time outside Python's range: the spans are incomplete, so the chunk takes staging."""
+    dups: list[tuple[int, str]] = field(default_factory=list)
+    """(line, meter_id) of exact repeats of an earlier row of the chunk (not in ``rows``)."""
+
+    @property
+    def size(self) -> int:
+        """Valid rows, repeats included."""
+        return len(self.rows) + len(self.dups)
 
 
 @dataclass
@@ -54,6 +104,8 @@ class ChunkResult:
     known: int = 0
     inserted: int = 0
     unknown: list[tuple[int, str]] = field(default_factory=list)
+    spans: dict[str, tuple[datetime, datetime]] | None = None
+    """area_id -> (earliest, latest) event when no stored event falls in the chunk's time range."""
 
 
 Event = tuple[int, str | None, str | None, str | None, str | None, str | None]
@@ -117,13 +169,15 @@ def csv_events(path_or_stream: Path | IO[bytes], label: str) -> tuple[Iterator[E
     return gen(), unknown
 
 
-def _chunks(events: Iterator[Event], acct: Accounting, chunk_rows: int) -> Iterator[tuple[str, int]]:
-    """Validate rows and yield COPY text buffers of up to ``chunk_rows`` valid rows.
+def _chunks(events: Iterator[Event], acct: Accounting, chunk_rows: int, batch_id: int) -> Iterator[Chunk]:
+    """Validate rows and yield chunks of up to ``chunk_rows`` valid rows.
 
-    The first buffer is small so that the database starts merging while Python parses on.
+    The first chunk is small so that the database starts merging while Python parses on.
     """
-    buf: list[str] = []
+    chunk, seen = Chunk(), set()
+    rows, lines, spans, size = chunk.rows, chunk.lines, chunk.spans, 0
     limit = min(chunk_rows, FIRST_CHUNK_ROWS)
+    tail = f"\t{batch_id}\n"
     for line, meter_id, when, kind, event_id, error in events:
         if meter_id is None or when is None or kind is None:
             if error is not None:
@@ -138,61 +192,135 @@ def _chunks(events: Iterator[Event], acct: Accounting, chunk_rows: int) -> Itera
             acct.reject(line, err.field, err.reason)
             continue
         try:
-            ts = copy_time(when)
+            ts, instant = copy_time_and_instant(when)
         except (ValueError, OverflowError):
             acct.reject(line, "time", f"cannot read time '{when}' as a time; {TIME_HINT}")
             continue
         if "\x00" in meter_id or (event_id is not None and "\x00" in event_id):
             acct.reject(line, "meter_id", "the row contains a NUL character")
             continue
-        buf.append(f"{line}\t{copy_text(meter_id)}\t{ts}\t{kind}\t{copy_text(event_id)}\n")
-        if len(buf) >= limit:
-            yield "".join(buf), len(buf)
-            buf, limit = [], chunk_rows
-    if buf:
-        yield "".join(buf), len(buf)
+        size += 1
+        key = f"{copy_text(meter_id)}\t{ts}\t{kind}"
+        if key in seen:
+            chunk.dups.append((line, meter_id))
+        else:
+            seen.add(key)
+            rows.append(f"{key}\t{copy_text(event_id)}{tail}")
+            lines.append(line)
+            span = spans.get(meter_id)
+            if instant is None:
+                chunk.exotic = True
+                if span is None:
+                    spans[meter_id] = []
+            elif not span:
+                spans[meter_id] = [instant, instant]
+            elif instant > span[1]:
+                span[1] = instant
+            elif instant < span[0]:
+                span[0] = instant
+        if size >= limit:
+            yield chunk
+            chunk, seen, limit = Chunk(), set(), chunk_rows
+            rows, lines, spans, size = chunk.rows, chunk.lines, chunk.spans, 0
+    if size:
+        yield chunk
 
 
-def _copy_chunk(conn: psycopg.Connection, data: str) -> None:
-    """COPY one chunk into the (emptied) staging table."""
-    with conn.cursor() as cur:
-        cur.execute(sql(FILE, "truncate"))
-        with cur.copy(sql(FILE, "copy")) as copy:
-            copy.write(data)
+def _drop_unknown(chunk: Chunk, gone: set[str]) -> list[tuple[int, str]]:
+    """Remove the rows of the unregistered meters ``gone`` from ``chunk``; their (line, meter_id)."""
+    escaped = {copy_text(m): m for m in gone}
+    keep: list[int] = []
+    unknown: list[tuple[int, str]] = []
+    for i, (ln, row) in enumerate(zip(chunk.lines, chunk.rows, strict=True)):
+        meter_id = escaped.get(row.split("\t", 1)[0])
+        if meter_id is None:
+            keep.append(i)
+        else:
+            unknown.append((ln, meter_id))
+    unknown += [(ln, m) for ln, m in chunk.dups if m in gone]
+    chunk.rows = [chunk.rows[i] for i in keep]
+    chunk.lines = [chunk.lines[i] for i in keep]
+    chunk.dups = [(ln, m) for ln, m in chunk.dups if m not in gone]
+    chunk.spans = {m: s for m, s in chunk.spans.items() if m not in gone}
+    return unknown
 
 
-def _merge_chunk(conn: psycopg.Connection, batch_id: int, rows: int) -> ChunkResult:
-    """Merge the staged chunk into ``meter_event``; runs in the worker thread."""
+def _check(conn: psycopg.Connection, batch_id: int, chunk: Chunk) -> ChunkResult:
+    """Reject the chunk's unknown meters and decide whether it can be copied straight in.
+
+    Runs in the calling thread while the worker is idle: the worker shares the interpreter
+    lock with the parser, and every wait for it on a round trip costs a switch interval.
+    """
     result = ChunkResult()
-    started = time.perf_counter()
     with conn.cursor() as cur:
-        cur.execute(sql(FILE, "unknown_meters"))
-        result.unknown = [(int(r[0]), str(r[1])) for r in cur.fetchall()]
-        result.known, result.inserted = rows - len(result.unknown), _insert(cur, batch_id)
-    log.debug("chunk of %d rows merged in %.2f s", result.known, time.perf_counter() - started)
+        cur.execute(sql(FILE, "meter_areas"), (list(chunk.spans),))
+        areas: dict[str, str] = dict(cur.fetchall())
+        size = chunk.size
+        if len(areas) < len(chunk.spans):
+            result.unknown = _drop_unknown(chunk, set(chunk.spans) - areas.keys())
+        result.known = size - len(result.unknown)
+        if chunk.exotic or not chunk.rows:
+            return result
+        spans: dict[str, list[datetime]] = {}
+        for meter_id, (first, last) in chunk.spans.items():
+            span = spans.get(areas[meter_id])
+            if span is None:
+                spans[areas[meter_id]] = [first, last]
+            else:
+                span[0], span[1] = min(span[0], first), max(span[1], last)
+        lo = min(s[0] for s in spans.values()).replace(tzinfo=_CST)
+        hi = max(s[1] for s in spans.values()).replace(tzinfo=_CST)
+        cur.execute(sql(FILE, "stored_in_range"), {"lo": lo, "hi": hi, "batch_id": batch_id})
+        row = cur.fetchone()
+    if row is not None and not row[0]:
+        result.spans = {a: (s[0].replace(tzinfo=_CST), s[1].replace(tzinfo=_CST))
+                        for a, s in spans.items()}
     return result
 
 
-def _insert(cur: psycopg.Cursor[Any], batch_id: int) -> int:
-    """Insert the staged events not stored yet; the number inserted."""
-    params = {"batch_id": batch_id}
-    cur.execute(sql(FILE, "stored_in_range"))
-    row = cur.fetchone()
-    if row is not None and not row[0]:
-        cur.execute("SAVEPOINT ingest_merge_fresh")
-        try:
-            cur.execute(sql(FILE, "merge_fresh"), params)
-        except psycopg.errors.UniqueViolation:
-            cur.execute("ROLLBACK TO SAVEPOINT ingest_merge_fresh")
-        else:
-            inserted = cur.rowcount
-            cur.execute(sql(FILE, "log_fresh"), params)
-            cur.execute("RELEASE SAVEPOINT ingest_merge_fresh")
-            return inserted
-    cur.execute(sql(FILE, "merge"), params)
-    row = cur.fetchone()
+def _write(conn: psycopg.Connection, batch_id: int, chunk: Chunk, fresh: bool) -> tuple[bool, int]:
+    """Insert the chunk's events not stored yet; (whether COPY went straight in, number inserted).
+
+    Runs in the worker thread. ``fresh`` when no stored event falls in the chunk's time range:
+    then the chunk can only collide with itself (a repeat spelled differently) or a concurrent
+    ingest, and it is copied straight into ``meter_event`` under a savepoint. A unique
+    violation rolls back to the savepoint and the chunk goes through staging and
+    ``ON CONFLICT``, which keeps the first copy and logs the touched areas itself.
+    """
+    started = time.perf_counter()
+    data = "".join(chunk.rows)
+    with conn.cursor() as cur:
+        if fresh:
+            cur.execute("SAVEPOINT ingest_merge_fresh")
+            try:
+                with cur.copy(sql(FILE, "copy_fresh")) as copy:
+                    copy.write(data)
+            except psycopg.errors.UniqueViolation:
+                cur.execute("ROLLBACK TO SAVEPOINT ingest_merge_fresh")
+            else:
+                cur.execute("RELEASE SAVEPOINT ingest_merge_fresh")
+                log.debug("chunk of %d rows copied in %.2f s", len(chunk.rows),
+                          time.perf_counter() - started)
+                return True, len(chunk.rows)
+        cur.execute(sql(FILE, "truncate"))
+        with cur.copy(sql(FILE, "copy")) as copy:
+            copy.write(data)
+        cur.execute(sql(FILE, "merge"), {"batch_id": batch_id})
+        row = cur.fetchone()
     assert row is not None
-    return int(row[0])
+    log.debug("chunk of %d rows merged in %.2f s", len(chunk.rows), time.perf_counter() - started)
+    return False, int(row[0])
+
+
+def _finish(conn: psycopg.Connection, batch_id: int, acct: Accounting, size: int,
+            result: ChunkResult, written: Future[tuple[bool, int]]) -> None:
+    """Wait for a chunk's write, log the areas of a chunk copied straight in, count it."""
+    copied, result.inserted = written.result()
+    if copied and result.spans:
+        with conn.cursor() as cur, cur.copy(sql(FILE, "copy_change")) as copy:
+            for area_id, (first, last) in result.spans.items():
+                copy.write_row((batch_id, "meter-events", "area", area_id, first, last))
+    _apply(acct, size, result)
 
 
 def _apply(acct: Accounting, rows: int, result: ChunkResult) -> None:
@@ -204,24 +332,58 @@ def _apply(acct: Accounting, rows: int, result: ChunkResult) -> None:
     assert result.known + len(result.unknown) == rows
 
 
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.0
+SWITCH_INTERVAL = 0.0001
+
+
+@contextmanager
+def _short_switch_interval() -> Iterator[None]:
+    """Let the writer thread take the interpreter lock sooner while the parser holds it.
+
+    The writer needs the lock for each block of COPY data; with the default 5 ms switch
+    interval PostgreSQL waits for data about a third of the time. Process-wide, so counted
+    across concurrent ingests and restored by the last one.
+    """
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_saved, SWITCH_INTERVAL))
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
+
+
 def ingest_meter_events(*, conn: psycopg.Connection, batch_id: int, rows: Iterator[Event],
                         acct: Accounting,
                         chunk_rows: int = CHUNK_ROWS) -> None:
-    """Stream, validate and merge meter events (Python parses the next chunk while one merges)."""
+    """Stream, validate and merge meter events (Python parses the next chunk while one is written)."""
     with conn.cursor() as cur:
         cur.execute(sql(FILE, "staging"))
-    pending: tuple[int, Future[ChunkResult]] | None = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-copy") as pool:
+    pending: tuple[int, ChunkResult, Future[tuple[bool, int]]] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-copy") as pool, \
+            _short_switch_interval():
         try:
-            for data, n in _chunks(rows, acct, chunk_rows):
+            for chunk in _chunks(rows, acct, chunk_rows, batch_id):
                 if pending is not None:
-                    _apply(acct, pending[0], pending[1].result())
+                    _finish(conn, batch_id, acct, *pending)
                     pending = None
-                _copy_chunk(conn, data)
-                pending = (n, pool.submit(_merge_chunk, conn, batch_id, n))
+                size, result = chunk.size, _check(conn, batch_id, chunk)
+                if chunk.rows:
+                    written = pool.submit(_write, conn, batch_id, chunk, result.spans is not None)
+                    pending = (size, result, written)
+                else:
+                    _apply(acct, size, result)
             if pending is not None:
-                _apply(acct, pending[0], pending[1].result())
+                _finish(conn, batch_id, acct, *pending)
                 pending = None
         finally:
             if pending is not None:
-                pending[1].exception()
+                pending[2].exception()
