@@ -125,8 +125,8 @@ def generate(path: Path, n: int, seed: int = 1) -> int:
 
 def reset(url: str) -> None:
     with psycopg.connect(libpq(url)) as conn:
-        conn.execute("TRUNCATE meter_event, raw_meter_event, inferred_interruption, ingest_change, "
-                     "ingest_reject, ingest_batch")
+        conn.execute("TRUNCATE meter_event, raw_meter_event, inferred_interruption, area_meter_off_span, "
+                     "ingest_change, ingest_reject, ingest_batch")
         conn.execute("CHECKPOINT")
 
 
