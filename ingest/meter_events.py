@@ -81,20 +81,22 @@ def copy_time(value: str) -> str:
 class Chunk:
     """Valid rows of one chunk, ready for COPY, with what the merge needs to skip staging."""
 
-    rows: list[str] = field(default_factory=list)
-    """COPY text lines: meter_id, time, kind, event_id, batch_id."""
+    data: str = ""
+    """COPY text, one line per row: meter_id, time, kind, event_id, batch_id."""
+    count: int = 0
+    """Rows in ``data``."""
     lines: list[int] = field(default_factory=list)
     spans: dict[str, list[datetime]] = field(default_factory=dict)
     """meter_id -> [earliest, latest] instant in the chunk (naive UTC+08:00 wall time)."""
     exotic: bool = False
     """A time outside Python's range: the spans are incomplete, so the chunk takes staging."""
     dups: list[tuple[int, str]] = field(default_factory=list)
-    """(line, meter_id) of exact repeats of an earlier row of the chunk (not in ``rows``)."""
+    """(line, meter_id) of exact repeats of an earlier row of the chunk (not in ``data``)."""
 
     @property
     def size(self) -> int:
         """Valid rows, repeats included."""
-        return len(self.rows) + len(self.dups)
+        return self.count + len(self.dups)
 
 
 @dataclass
@@ -174,8 +176,8 @@ def _chunks(events: Iterator[Event], acct: Accounting, chunk_rows: int, batch_id
 
     The first chunk is small so that the database starts merging while Python parses on.
     """
-    chunk, seen = Chunk(), set()
-    rows, lines, spans, size = chunk.rows, chunk.lines, chunk.spans, 0
+    chunk, seen, rows = Chunk(), set(), []
+    lines, spans, size = chunk.lines, chunk.spans, 0
     limit = min(chunk_rows, FIRST_CHUNK_ROWS)
     tail = f"\t{batch_id}\n"
     for line, meter_id, when, kind, event_id, error in events:
@@ -219,10 +221,12 @@ def _chunks(events: Iterator[Event], acct: Accounting, chunk_rows: int, batch_id
             elif instant < span[0]:
                 span[0] = instant
         if size >= limit:
+            chunk.data, chunk.count = "".join(rows), len(rows)
             yield chunk
-            chunk, seen, limit = Chunk(), set(), chunk_rows
-            rows, lines, spans, size = chunk.rows, chunk.lines, chunk.spans, 0
+            chunk, seen, rows, limit = Chunk(), set(), [], chunk_rows
+            lines, spans, size = chunk.lines, chunk.spans, 0
     if size:
+        chunk.data, chunk.count = "".join(rows), len(rows)
         yield chunk
 
 
@@ -231,14 +235,16 @@ def _drop_unknown(chunk: Chunk, gone: set[str]) -> list[tuple[int, str]]:
     escaped = {copy_text(m): m for m in gone}
     keep: list[int] = []
     unknown: list[tuple[int, str]] = []
-    for i, (ln, row) in enumerate(zip(chunk.lines, chunk.rows, strict=True)):
+    rows = chunk.data.split("\n")[:-1]
+    for i, (ln, row) in enumerate(zip(chunk.lines, rows, strict=True)):
         meter_id = escaped.get(row.split("\t", 1)[0])
         if meter_id is None:
             keep.append(i)
         else:
             unknown.append((ln, meter_id))
     unknown += [(ln, m) for ln, m in chunk.dups if m in gone]
-    chunk.rows = [chunk.rows[i] for i in keep]
+    chunk.data = "".join(rows[i] + "\n" for i in keep)
+    chunk.count = len(keep)
     chunk.lines = [chunk.lines[i] for i in keep]
     chunk.dups = [(ln, m) for ln, m in chunk.dups if m not in gone]
     chunk.spans = {m: s for m, s in chunk.spans.items() if m not in gone}
@@ -259,7 +265,7 @@ def _check(conn: psycopg.Connection, batch_id: int, chunk: Chunk) -> ChunkResult
         if len(areas) < len(chunk.spans):
             result.unknown = _drop_unknown(chunk, set(chunk.spans) - areas.keys())
         result.known = size - len(result.unknown)
-        if chunk.exotic or not chunk.rows:
+        if chunk.exotic or not chunk.count:
             return result
         spans: dict[str, list[datetime]] = {}
         for meter_id, (first, last) in chunk.spans.items():
@@ -288,7 +294,7 @@ def _write(conn: psycopg.Connection, batch_id: int, chunk: Chunk, fresh: bool) -
     ``ON CONFLICT``, which keeps the first copy and logs the touched areas itself.
     """
     started = time.perf_counter()
-    data = "".join(chunk.rows)
+    data = chunk.data
     with conn.cursor() as cur:
         if fresh:
             cur.execute("SAVEPOINT ingest_merge_fresh")
@@ -299,16 +305,16 @@ def _write(conn: psycopg.Connection, batch_id: int, chunk: Chunk, fresh: bool) -
                 cur.execute("ROLLBACK TO SAVEPOINT ingest_merge_fresh")
             else:
                 cur.execute("RELEASE SAVEPOINT ingest_merge_fresh")
-                log.debug("chunk of %d rows copied in %.2f s", len(chunk.rows),
+                log.debug("chunk of %d rows copied in %.2f s", chunk.count,
                           time.perf_counter() - started)
-                return True, len(chunk.rows)
+                return True, chunk.count
         cur.execute(sql(FILE, "truncate"))
         with cur.copy(sql(FILE, "copy")) as copy:
             copy.write(data)
         cur.execute(sql(FILE, "merge"), {"batch_id": batch_id})
         row = cur.fetchone()
     assert row is not None
-    log.debug("chunk of %d rows merged in %.2f s", len(chunk.rows), time.perf_counter() - started)
+    log.debug("chunk of %d rows merged in %.2f s", chunk.count, time.perf_counter() - started)
     return False, int(row[0])
 
 
@@ -376,7 +382,7 @@ def ingest_meter_events(*, conn: psycopg.Connection, batch_id: int, rows: Iterat
                     _finish(conn, batch_id, acct, *pending)
                     pending = None
                 size, result = chunk.size, _check(conn, batch_id, chunk)
-                if chunk.rows:
+                if chunk.count:
                     written = pool.submit(_write, conn, batch_id, chunk, result.spans is not None)
                     pending = (size, result, written)
                 else:
