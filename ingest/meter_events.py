@@ -1,4 +1,4 @@
-"""Meter events: validate while streaming, COPY chunks into staging, merge set-based."""
+"""Meter events: validate while streaming; COPY fresh chunks straight in, merge the rest via staging."""
 
 from __future__ import annotations
 
