@@ -35,7 +35,7 @@ def libpq_url(settings: Settings) -> str:
 class AsyncPool:
     """Up to ``max_size`` autocommit connections per event loop; ``await`` the query helpers."""
 
-    def __init__(self, conninfo: str, max_size: int = 12, max_idle: int = 8) -> None:
+    def __init__(self, conninfo: str, max_size: int = 12, max_idle: int = 12) -> None:
         self.conninfo = conninfo
         self.max_size = max_size
         self.max_idle = max_idle
