@@ -96,7 +96,16 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     async def docs(_: Anyone) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="gridwatch API")
+        # Served from gridwatch's own vendored copy: /docs works with no internet access.
+        vendor = "/static/vendor/swagger-ui-dist-5.35.0"
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="gridwatch API",
+            swagger_js_url=f"{vendor}/swagger-ui-bundle.js",
+            swagger_css_url=f"{vendor}/swagger-ui.css",
+            swagger_favicon_url=f"{vendor}/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
     for module in (login, ingest, reports, alerts, cases, ogc, tiles):
         app.include_router(module.router)
