@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from core.accounting import Accounting
 from core.errors import InputError, UsageError
-from core.records import open_rows
 from spatial.crs import GCJ02, WGS84, gcj02_geometry_to_wgs84, parse_crs
+from spatial.meters import load_meters as load_meters  # streamed bulk load, re-exported here
 
 log = logging.getLogger(__name__)
 
@@ -371,47 +371,4 @@ def load_admin(
         rows.append((code, _text(a.get("name")), level, admin_parent(code), _ewkb(g)))
     _upsert(session, "admin_division", ("adcode", "name", "level", "parent_adcode"),
             ("adcode",), rows, acct)
-    return acct
-
-
-def load_meters(*, session: Session, path: str | Path) -> Accounting:
-    """Load or replace the meter registry from CSV/JSONL (meter_id, area_id, lon, lat)."""
-    source = open_rows(path, known=("meter_id", "area_id", "lon", "lat"),
-                       required=("meter_id", "area_id"))
-    acct = Accounting(source=str(path))
-    if source.unknown_columns:
-        acct.warnings.append(f"ignoring unknown column(s): {', '.join(source.unknown_columns)}")
-    areas = {r[0] for r in session.execute(text("SELECT area_id FROM area"))}
-    seen: dict[str, int] = {}
-    rows: list[tuple[Any, ...]] = []
-    for line, row in source.rows:
-        if "__error__" in row:
-            acct.reject(line, "", str(row["__error__"]))
-            continue
-        bad = next((f for f in ("meter_id", "area_id") if not row.get(f)), None)
-        if bad:
-            acct.reject(line, bad, f"required field '{bad}' is empty")
-            continue
-        if row["area_id"] not in areas:
-            acct.reject(line, "area_id", f"unknown area '{row['area_id']}' (load the areas first)")
-            continue
-        geom = None
-        lon, lat = row.get("lon"), row.get("lat")
-        if lon is not None or lat is not None:
-            try:
-                x, y = float(str(lon)), float(str(lat))
-            except ValueError:
-                acct.reject(line, "lon", "lon and lat must both be numbers")
-                continue
-            if not (-180 <= x <= 180 and -90 <= y <= 90):
-                acct.reject(line, "lon", "lon/lat out of range")
-                continue
-            geom = f"SRID=4326;POINT({x!r} {y!r})"
-        if row["meter_id"] in seen:
-            rows[seen[row["meter_id"]]] = None  # type: ignore[call-overload]
-            acct.duplicates += 1
-        seen[str(row["meter_id"])] = len(rows)
-        rows.append((row["meter_id"], row["area_id"], geom))
-    kept = [r for r in rows if r is not None]
-    _upsert(session, "meter", ("meter_id", "area_id"), ("meter_id",), kept, acct)
     return acct

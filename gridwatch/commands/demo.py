@@ -46,14 +46,22 @@ def demo(scale: str, seed: int, anchor: str | None) -> None:
     click.echo(f"gridwatch demo: generating and loading the {scale} dataset (seed {seed}) …", err=True)
     with session() as s:
         counts = load_demo(session=s, settings=cfg, scale=scale, seed=seed, anchor=at)
+        timings: dict[str, float] = counts.get("timings", {})
         refresh = _optional("monitoring.interruptions", "refresh")
         if refresh is not None:
+            step = time.perf_counter()
             refresh(session=s, settings=cfg)
+            timings["interruptions"] = time.perf_counter() - step
+        step = time.perf_counter()
+    timings["commit"] = time.perf_counter() - step
     run_all = _optional("monitoring.jobs", "run_all")
     monitoring = "not available"
     if run_all is not None:
+        step = time.perf_counter()
         result = run_all(engine=engine(), settings=cfg)
+        timings["monitoring"] = time.perf_counter() - step
         monitoring = "ok" if result.get("ok") else "finished with errors (see gridwatch monitor run)"
+    click.echo("step timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()), err=True)
     gen = counts["generated"]
     click.echo(
         f"Loaded the Guizhou demo ({scale}, seed {seed}, data up to {counts['anchor']}) "

@@ -134,15 +134,18 @@ def load_demo(
     """Generate the demo files under the data dir, load them through the real loaders and
     ingest path, and recompute tags and regions. Returns counts (does not commit)."""
     out_dir = Path(settings.data_dir) / "demo" / f"{scale}-{seed}"
+    step = time.perf_counter()
     manifest = generate(out_dir=out_dir, scale=scale, seed=seed, anchor=anchor)
     files = manifest["files"]
-    loaded: dict[str, Any] = {"dir": str(out_dir), "anchor": manifest["anchor"]}
+    timings: dict[str, float] = {"generate": time.perf_counter() - step}
+    loaded: dict[str, Any] = {"dir": str(out_dir), "anchor": manifest["anchor"], "timings": timings}
     step = time.perf_counter()
 
     def done(what: str, value: Any) -> None:
         nonlocal step
         loaded[what] = value
-        log.info("demo: %s %s in %.1f s", what, value, time.perf_counter() - step)
+        timings[what] = time.perf_counter() - step
+        log.info("demo: %s %s in %.1f s", what, value, timings[what])
         step = time.perf_counter()
 
     done("admin_divisions", _accepted(loaders.load_admin(session=session, paths=[files["admin"]], crs=GCJ02)))
