@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
+import spatial.meters
 from spatial.loaders import load_meters
 from tests.builders import add_area, add_feeder
 
@@ -121,3 +124,33 @@ def test_bad_lon_lat_with_an_unknown_area_is_an_area_reject(db_session, tmp_path
     assert [(r.line, r.field) for r in acct.rejects] == [(1, "area_id"), (2, "lon"), (3, "")]
     geom = db_session.execute(text("SELECT geom FROM meter WHERE meter_id = 'TLM-1'")).scalar()
     assert geom is None  # the last line wins, and it has no position
+
+
+def test_a_bulk_load_rebuilds_the_indexes_and_accounts_the_same(  # type: ignore[no-untyped-def]
+    fresh_db, tmp_path, monkeypatch, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="spatial.meters")
+    monkeypatch.setattr(spatial.meters, "BULK_ROWS", 1_000)
+    engine = create_engine(fresh_db)
+    path = tmp_path / "meters.csv"
+    rows = _write(path, 20_000, seed=5)
+    accepted, updated, duplicates, rejects, kept = _reference(rows, set())
+    indexes = "SELECT indexdef FROM pg_indexes WHERE tablename = 'meter' ORDER BY indexname"
+    try:
+        with Session(engine) as s, s.begin():
+            before = s.execute(text(indexes)).scalars().all()
+            add_feeder(s, "TLM-F1")
+            for a in AREAS:
+                add_area(s, a, "TLM-F1")
+            acct = load_meters(session=s, path=path, chunk_rows=3_000)
+        with Session(engine) as s:
+            assert s.execute(text(indexes)).scalars().all() == before
+            assert len(before) >= 3  # the primary key, area and geometry indexes
+            n = s.execute(text("SELECT count(*) FROM meter WHERE geom && "
+                               "ST_MakeEnvelope(106, 26, 107, 27, 4326)")).scalar()
+            assert n == sum(1 for _, x, _ in kept.values() if x is not None)
+    finally:
+        engine.dispose()
+    assert (acct.accepted, acct.updated, acct.duplicates) == (accepted, updated, duplicates)
+    assert [(r.line, r.field, r.reason) for r in acct.rejects] == rejects
+    assert "rebuilding 2 index(es)" in caplog.text  # the bulk path ran

@@ -45,23 +45,21 @@ def demo(scale: str, seed: int, anchor: str | None) -> None:
     cfg = settings()
     click.echo(f"gridwatch demo: generating and loading the {scale} dataset (seed {seed}) …", err=True)
     with session() as s:
-        counts = load_demo(session=s, settings=cfg, scale=scale, seed=seed, anchor=at)
-        timings: dict[str, float] = counts.get("timings", {})
+        counts = load_demo(session=s, settings=cfg, scale=scale, seed=seed, anchor=at, progress=_progress)
         refresh = _optional("monitoring.interruptions", "refresh")
         if refresh is not None:
             step = time.perf_counter()
             refresh(session=s, settings=cfg)
-            timings["interruptions"] = time.perf_counter() - step
+            _progress("inferred_interruptions", "refreshed", time.perf_counter() - step)
         step = time.perf_counter()
-    timings["commit"] = time.perf_counter() - step
+    _progress("commit", "done", time.perf_counter() - step)
     run_all = _optional("monitoring.jobs", "run_all")
     monitoring = "not available"
     if run_all is not None:
         step = time.perf_counter()
         result = run_all(engine=engine(), settings=cfg)
-        timings["monitoring"] = time.perf_counter() - step
         monitoring = "ok" if result.get("ok") else "finished with errors (see gridwatch monitor run)"
-    click.echo("step timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()), err=True)
+        _progress("monitoring", monitoring, time.perf_counter() - step)
     gen = counts["generated"]
     click.echo(
         f"Loaded the Guizhou demo ({scale}, seed {seed}, data up to {counts['anchor']}) "
@@ -80,6 +78,13 @@ def demo(scale: str, seed: int, anchor: str | None) -> None:
         "  gridwatch serve                         # then open http://127.0.0.1:8000/login\n"
         "                                          # and the map at http://127.0.0.1:8000/maps/"
     )
+
+
+def _progress(step: str, value: Any, seconds: float) -> None:
+    """One line on stderr as each step of the demo finishes."""
+    if isinstance(value, dict):
+        value = ", ".join(f"{k} {v}" for k, v in value.items())
+    click.echo(f"  {step}: {value} ({seconds:.1f} s)", err=True)
 
 
 def register(cli: click.Group) -> None:

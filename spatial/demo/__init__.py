@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -129,15 +130,20 @@ def _write_csv(df: pd.DataFrame, path: Path) -> str:
 
 
 def load_demo(
-    *, session: Session, settings: Settings, scale: str, seed: int, anchor: datetime | None = None
+    *, session: Session, settings: Settings, scale: str, seed: int, anchor: datetime | None = None,
+    progress: Callable[[str, Any, float], None] | None = None,
 ) -> dict[str, Any]:
     """Generate the demo files under the data dir, load them through the real loaders and
-    ingest path, and recompute tags and regions. Returns counts (does not commit)."""
+    ingest path, and recompute tags and regions. Returns counts (does not commit).
+
+    ``progress(step, value, seconds)`` is called as each step finishes."""
     out_dir = Path(settings.data_dir) / "demo" / f"{scale}-{seed}"
     step = time.perf_counter()
     manifest = generate(out_dir=out_dir, scale=scale, seed=seed, anchor=anchor)
     files = manifest["files"]
     timings: dict[str, float] = {"generate": time.perf_counter() - step}
+    if progress is not None:
+        progress("generate", manifest["counts"], timings["generate"])
     loaded: dict[str, Any] = {"dir": str(out_dir), "anchor": manifest["anchor"], "timings": timings}
     step = time.perf_counter()
 
@@ -146,6 +152,8 @@ def load_demo(
         loaded[what] = value
         timings[what] = time.perf_counter() - step
         log.info("demo: %s %s in %.1f s", what, value, timings[what])
+        if progress is not None:
+            progress(what, value, timings[what])
         step = time.perf_counter()
 
     done("admin_divisions", _accepted(loaders.load_admin(session=session, paths=[files["admin"]], crs=GCJ02)))

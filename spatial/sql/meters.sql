@@ -38,3 +38,17 @@ SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh) FROM wri
 
 -- name: drop
 DROP TABLE _meter_stage
+
+-- name: existing
+SELECT count(*) FROM (SELECT 1 FROM meter LIMIT %(limit)s) m
+
+-- name: secondary_indexes
+-- Indexes of meter that back no constraint: dropped before a bulk load and built again after.
+SELECT i.relname, pg_get_indexdef(i.oid)
+  FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+ WHERE x.indrelid = 'meter'::regclass
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+ ORDER BY i.relname
+
+-- name: analyze
+ANALYZE meter
