@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -82,9 +83,19 @@ def emit_rows(
         sys.stdout.flush()
 
 
+def json_default(value: Any) -> Any:
+    """JSON for values json does not know: ISO 8601 for times and dates, text otherwise."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
 def emit_object(obj: dict[str, Any], fmt: str, out: Path | None, text: str) -> None:
     """Write one object as JSON, or a human-readable text."""
-    data = json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n" if fmt == "json" else text
+    data = (
+        json.dumps(obj, ensure_ascii=False, indent=2, default=json_default) + "\n"
+        if fmt == "json" else text
+    )
     if out:
         out.write_text(data, encoding="utf-8")
     else:

@@ -102,7 +102,7 @@ async def login(request: Request, session: SessionDep) -> Response:
         token,
         max_age=SESSION_HOURS * 3600,
         httponly=True,
-        samesite="strict",
+        samesite="Strict",  # type: ignore[arg-type]  # the SPEC spells it Strict
         secure=request.url.scheme == "https",
         path="/",
     )
@@ -117,5 +117,5 @@ def logout(request: Request, session: SessionDep) -> Response:
         close_session(session=session, token=token)
         session.commit()
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Strict")  # type: ignore[arg-type]
     return response

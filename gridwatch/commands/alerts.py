@@ -37,7 +37,9 @@ def list_(state: str, fmt: str, out: Path | None) -> None:
 @click.option("--by", "actor", default=None, help="Who acknowledges (default: the login name).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Output format.")
-def ack(alert_id: int, actor: str | None, fmt: str) -> None:
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the output to this file instead of standard output.")
+def ack(alert_id: int, actor: str | None, fmt: str, out: Path | None) -> None:
     """Acknowledge an alert, recording who and when."""
     from monitoring.alerts.service import acknowledge
 
@@ -46,7 +48,7 @@ def ack(alert_id: int, actor: str | None, fmt: str) -> None:
         row = acknowledge(session=s, alert_id=alert_id, actor=who, at=utcnow())
     text = (f"alert {row['id']} ({row['rule']} {row['subject_type']} {row['subject_id']}) "
             f"acknowledged by {row['acknowledged_by']} at {row['acknowledged_at'].isoformat()}\n")
-    emit_object(row, fmt, None, text)
+    emit_object(row, fmt, out, text)
 
 
 def register(cli: click.Group) -> None:

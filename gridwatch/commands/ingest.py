@@ -20,6 +20,10 @@ INPUT = click.option(
     "--input-format", "input_fmt", type=click.Choice(["csv", "jsonl"]), default=None,
     help="Format of FILE; by default .jsonl/.ndjson/.json files are JSON Lines, others CSV.",
 )
+OUT = click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Write the output to this file instead of standard output.",
+)
 SHOWN_REJECTS = 50
 
 
@@ -36,12 +40,12 @@ def _text(kind: str, batch_id: int, acct: Accounting) -> str:
     return out
 
 
-def _run(kind: str, file: Path, fmt: str, input_fmt: str | None) -> None:
+def _run(kind: str, file: Path, fmt: str, input_fmt: str | None, out: Path | None) -> None:
     with session() as s:
         result = service.ingest(session=s, kind=kind, source=file, name=str(file), fmt=input_fmt)
         interruptions.refresh(session=s, settings=settings())
     acct = result.accounting
-    emit_object(acct.as_dict(), fmt, None, _text(kind, result.batch_id, acct))
+    emit_object(acct.as_dict(), fmt, out, _text(kind, result.batch_id, acct))
     if acct.rejected:
         raise click.exceptions.Exit(3)
 
@@ -60,20 +64,22 @@ def ingest() -> None:
 @click.argument("file", type=FILE)
 @INPUT
 @FORMAT
-def meter_events(file: Path, input_fmt: str | None, fmt: str) -> None:
+@OUT
+def meter_events(file: Path, input_fmt: str | None, fmt: str, out: Path | None) -> None:
     """Ingest meter on/off events: meter_id, time, kind (off|on), event_id.
 
     A time without an offset is Beijing time. An event already stored (same meter, time and
     kind) counts as a duplicate. Inferred interruptions of the areas touched are updated.
     """
-    _run("meter-events", file, fmt, input_fmt)
+    _run("meter-events", file, fmt, input_fmt, out)
 
 
 @ingest.command("outages", short_help="Ingest outage records; a known outage_id replaces the stored one.")
 @click.argument("file", type=FILE)
 @INPUT
 @FORMAT
-def outages(file: Path, input_fmt: str | None, fmt: str) -> None:
+@OUT
+def outages(file: Path, input_fmt: str | None, fmt: str, out: Path | None) -> None:
     """Ingest outage records: outage_id, asset_type (feeder|area), asset_id, start_time,
     end_time (empty while still out), cause, work_id.
 
@@ -81,20 +87,21 @@ def outages(file: Path, input_fmt: str | None, fmt: str) -> None:
     outage_id is already stored replaces it (even with a new start time): this is how an
     end time arrives later. Re-sending an unchanged record counts as a duplicate.
     """
-    _run("outages", file, fmt, input_fmt)
+    _run("outages", file, fmt, input_fmt, out)
 
 
 @ingest.command("works", short_help="Ingest planned maintenance works; a known work_id is replaced.")
 @click.argument("file", type=FILE)
 @INPUT
 @FORMAT
-def works(file: Path, input_fmt: str | None, fmt: str) -> None:
+@OUT
+def works(file: Path, input_fmt: str | None, fmt: str, out: Path | None) -> None:
     """Ingest planned maintenance works: work_id, asset_type (feeder|area), asset_id,
     planned_start, planned_end, method (live_line|load_transfer|generator|outage).
 
     A work whose work_id is already stored is replaced by the new version.
     """
-    _run("works", file, fmt, input_fmt)
+    _run("works", file, fmt, input_fmt, out)
 
 
 @ingest.command("history")
@@ -102,23 +109,25 @@ def works(file: Path, input_fmt: str | None, fmt: str) -> None:
               help="How many of the most recent batches to show.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True, help="Output format.")
-def history(limit: int, fmt: str) -> None:
+@OUT
+def history(limit: int, fmt: str, out: Path | None) -> None:
     """List recent ingest batches with their counts (newest first)."""
     with session() as s:
         rows = service.list_batches(session=s, limit=limit)
     emit_rows(rows, ["batch_id", "kind", "source", "started_at", "finished_at", "accepted",
-                     "duplicates", "updated", "rejected"], fmt, None)
+                     "duplicates", "updated", "rejected"], fmt, out)
 
 
 @ingest.command("rejects")
 @click.argument("batch_id", type=int)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True, help="Output format.")
-def rejects(batch_id: int, fmt: str) -> None:
+@OUT
+def rejects(batch_id: int, fmt: str, out: Path | None) -> None:
     """List the rejected rows of one batch: line, field and reason."""
     with session() as s:
         rows = service.batch_rejects(session=s, batch_id=batch_id)
-    emit_rows(rows, ["line", "field", "reason"], fmt, None)
+    emit_rows(rows, ["line", "field", "reason"], fmt, out)
 
 
 def register(cli: click.Group) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 from typing import Any
 
 import click
 
 from core.clock import parse_as_of
 from core.errors import GridwatchError
-from gridwatch.context import engine, settings
+from gridwatch.context import emit_object, engine, settings
 
 
 class EvaluationFailed(GridwatchError):
@@ -45,16 +45,15 @@ def monitor() -> None:
               help="As-of time (ISO 8601; a date means the end of that local day). Default: now.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Output format of the summary.")
-def run(as_of: str | None, fmt: str) -> None:
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the output to this file instead of standard output.")
+def run(as_of: str | None, fmt: str, out: Path | None) -> None:
     """Evaluate every rule once: statuses, remediation cases, alerts and notifications."""
     from monitoring.jobs import run_all
 
     when = parse_as_of(as_of)
     result = run_all(engine=engine(), settings=settings(), as_of=when)
-    if fmt == "json":
-        click.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))
-    else:
-        click.echo(_summary(result))
+    emit_object(result, fmt, out, _summary(result) + "\n")
     failed = [s["job"] for s in result["steps"] if s["outcome"] != "success" and s["job"] != "notify"]
     if failed:
         raise EvaluationFailed(f"monitoring step(s) failed: {', '.join(failed)} (see the log)")
