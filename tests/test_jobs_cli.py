@@ -41,7 +41,7 @@ def test_monitor_run_report_and_alerts(cli) -> None:  # type: ignore[no-untyped-
     assert [(r["asset_id"], r["status"], r["count_365"], r["max_60"]) for r in rows] == [
         ("A1", "frequent", 6, 2), ("A2", "at_risk", 3, 3)]
     assert set(rows[0]) == {"asset_type", "asset_id", "name", "county", "prefecture", "tags",
-                            "count_365", "max_60", "status"}
+                            "count_365", "max_60", "status", "county_adcode", "prefecture_adcode"}
     assert rows[0]["name"] == "台区一"
 
     res = cli("report", "frequent-outages", "--as-of", T.isoformat(), "--all", "--format", "json")
@@ -100,5 +100,5 @@ def test_report_csv_has_bom(cli) -> None:  # type: ignore[no-untyped-def]
     res = cli("report", "frequent-outages", "--as-of", T.isoformat(), "--format", "csv")
     assert res.exit_code == 0
     assert res.stdout_bytes.startswith(b"\xef\xbb\xbf")
-    assert b"asset_type,asset_id,name,county,prefecture,tags,count_365,max_60,status" in \
+    assert b"asset_type,asset_id,name,county,prefecture,tags,count_365,max_60,status," in \
         res.stdout_bytes

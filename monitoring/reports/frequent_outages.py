@@ -16,14 +16,17 @@ from monitoring.rules.frequent_outage import evaluate
 
 log = logging.getLogger(__name__)
 
+# county and prefecture are names (as a regulator reads them), with their adcodes beside them,
+# the same convention as the remediation list.
 COLUMNS = ["asset_type", "asset_id", "name", "county", "prefecture", "tags", "count_365",
-           "max_60", "status"]
+           "max_60", "status", "county_adcode", "prefecture_adcode"]
 _ORDER = {"frequent": 0, "at_risk": 1, "ok": 2}
 
 _META = """
 SELECT x.asset_type, x.asset_id, x.name,
        COALESCE(c.name, r.county_adcode) AS county,
        COALESCE(p.name, r.prefecture_adcode) AS prefecture,
+       r.county_adcode, r.prefecture_adcode,
        COALESCE((SELECT array_agg(t.layer ORDER BY t.layer) FROM asset_tag t
                   WHERE t.asset_type = x.asset_type AND t.asset_id = x.asset_id
                     AND t.share >= :min_share), '{}') AS tags
@@ -59,6 +62,7 @@ def build(*, session: Session, settings: Settings, as_of: datetime | None = None
             "county": m.get("county"), "prefecture": m.get("prefecture"),
             "tags": list(m.get("tags") or []), "count_365": r["count_365"],
             "max_60": r["max_60"], "status": r["status"],
+            "county_adcode": m.get("county_adcode"), "prefecture_adcode": m.get("prefecture_adcode"),
         })
     rows.sort(key=lambda r: (_ORDER[r["status"]], r["asset_type"], r["asset_id"]))
     counts = {s: sum(1 for r in rows if r["status"] == s) for s in _ORDER}
