@@ -138,7 +138,11 @@ def test_xlsx_is_a_fileable_document(db_session: Session) -> None:
     outages(db_session, "000123", [t(2026, 4, 1), t(2026, 4, 2), t(2026, 4, 3), t(2026, 4, 4)])
     report = remediation.build(session=db_session, settings=SETTINGS, quarter="2026Q2", now=NOW)
     wb = load_workbook(io.BytesIO(report.render("xlsx")))
-    assert wb.sheetnames == ["整治清单", "分区汇总"]
+    assert wb.sheetnames == ["整治清单", "分区汇总", "data"]
+    data = wb["data"]
+    assert [c.value for c in data[1]] == report.columns  # the report's own names in row 1
+    data_ids = [data.cell(row=r, column=2).value for r in range(2, data.max_row + 1)]
+    assert data_ids == [r["asset_id"] for r in report.rows] and "000123" in data_ids
     ws = wb["整治清单"]
     assert "2026年第2季度" in ws["A1"].value
     assert "2026-04-01 至 2026-06-30" in ws["A2"].value and "制表日期：2026-11-01" in ws["A2"].value

@@ -148,11 +148,29 @@ def _summary_sheet(ws: Worksheet, rows: Sequence[dict[str, Any]]) -> None:
     ws.freeze_panes = "C4"
 
 
+def _data_sheet(ws: Worksheet, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    """The list as data: the report's own column names in row 1, values as in json and csv."""
+    ws.append(list(columns))
+    for r in rows:
+        values: list[Any] = []
+        for c in columns:
+            v = r.get(c)
+            if isinstance(v, (list, tuple)):
+                v = ";".join(str(x) for x in v)
+            elif isinstance(v, datetime):
+                v = v.astimezone(LOCAL_TZ).replace(tzinfo=None)
+            elif c.endswith("_id") or c.endswith("adcode"):
+                v = None if v is None else str(v)
+            values.append(v)
+        ws.append(values)
+    ws.freeze_panes = "A2"
+
+
 def workbook(
     *, rows: Sequence[dict[str, Any]], columns: Sequence[str], period: Period, produced: datetime,
     public: bool,
 ) -> bytes:
-    """The two-sheet workbook: the list, and totals by prefecture and county."""
+    """The list, totals by prefecture and county, and the list as plain data (sheet ``data``)."""
     year, quarter = period.label.split("Q")
     title = f"{year}年第{quarter}季度频繁停电线路和台区整治清单"
     last_day = (period.end - timedelta(microseconds=1)).astimezone(LOCAL_TZ).date()
@@ -171,6 +189,7 @@ def workbook(
     ws2 = wb.create_sheet("分区汇总")
     _title(ws2, 13, f"{title}（按地市、区县汇总）", subtitle)
     _summary_sheet(ws2, rows)
+    _data_sheet(wb.create_sheet("data"), rows, columns)
     wb.properties.title = title
     wb.properties.creator = "gridwatch"
     buf = io.BytesIO()
