@@ -149,7 +149,7 @@ def _meters(rng: np.random.Generator, areas: gpd.GeoDataFrame) -> pd.DataFrame:
     spread = np.where(areas["urban"].to_numpy(), 0.0015, 0.004)[idx]
     lon = areas["x"].to_numpy()[idx] + rng.normal(0, 1, total) * spread
     lat = areas["y"].to_numpy()[idx] + rng.normal(0, 1, total) * spread
-    ids = np.char.add("M", np.char.zfill(np.arange(1, total + 1).astype(str), 9))
+    ids = [f"M{i:09d}" for i in range(1, total + 1)]  # no wide numpy string temporaries
     return pd.DataFrame({
         "meter_id": ids, "area_id": areas["area_id"].to_numpy()[idx],
         "lon": lon.round(6), "lat": lat.round(6),
