@@ -196,21 +196,26 @@ def _upsert(
         with cur.copy(f"COPY _load ({cols}, geom) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        updates = ", ".join(
-            f"{c} = EXCLUDED.{c}" for c in (*columns, "geom") if c not in key
-        )
+        value_cols = [c for c in (*columns, "geom") if c not in key]
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in value_cols)
+        changed_old = ", ".join(f"{table}.{c}" for c in value_cols)
+        changed_new = ", ".join(f"EXCLUDED.{c}" for c in value_cols)
         cur.execute(
             f"""
             INSERT INTO {table} ({cols}, geom, updated_at)
             SELECT {cols}, geom, now() FROM _load
             ON CONFLICT ({", ".join(key)}) DO UPDATE SET {updates}, updated_at = now()
+            WHERE ({changed_old}) IS DISTINCT FROM ({changed_new})
             RETURNING (xmax = 0)
             """
         )
         inserted = [r[0] for r in cur.fetchall()]
         cur.execute("DROP TABLE _load")
+    # A row identical to the stored one is not written (its updated_at stays, so tags are not
+    # recomputed for it) and counts as a duplicate: loading the same file twice changes nothing.
     acct.accepted += sum(1 for r in inserted if r)
     acct.updated += sum(1 for r in inserted if not r)
+    acct.duplicates += len(rows) - len(inserted)
 
 
 def _ewkb(geom: BaseGeometry) -> str:

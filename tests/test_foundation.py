@@ -131,6 +131,9 @@ def test_reload_replaces_and_does_not_duplicate(cli, tmp_path) -> None:  # type:
     second = cli("load", "feeders", str(path), "--format", "json")
     acct = json.loads(second.output)
     assert (acct["accepted"], acct["updated"]) == (0, 2)
+    third = cli("load", "feeders", str(path), "--format", "json")  # the same file again
+    acct = json.loads(third.output)
+    assert (acct["accepted"], acct["updated"], acct["duplicates"]) == (0, 0, 2)
     with psycopg.connect(_libpq(cli.url)) as conn:
         rows = conn.execute("SELECT feeder_id, name FROM feeder ORDER BY 1").fetchall()
     assert rows == [("F1", "a2"), ("F2", "b2")]
