@@ -2,7 +2,8 @@
 
 Memory stays flat as the file grows: only one chunk of accepted candidates and the rejects are
 held in Python. The unknown-area check, in-file duplicates (the last line of a ``meter_id``
-wins; earlier ones count as duplicates) and the upsert run set-based in the database.
+wins; earlier ones count as duplicates) and the upsert run set-based in the database. A meter
+identical to the stored one is not rewritten and counts as a duplicate, as in the other loaders.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 -- Statements of spatial.meters (the meter registry bulk load), each introduced by "-- name: <key>".
 -- Rows that passed the per-row checks in Python are COPYed into _meter_stage in chunks; the
 -- unknown-area check, in-file duplicates (the last line of a meter_id wins) and the upsert run here.
+-- As in spatial.loaders._upsert, a meter identical to the stored one is not rewritten and counts
+-- as a duplicate (it is not in RETURNING).
 
 -- name: stage
 CREATE TEMP TABLE _meter_stage (
@@ -32,6 +34,7 @@ WITH kept AS (
     FROM kept
     ON CONFLICT (meter_id) DO UPDATE
         SET area_id = EXCLUDED.area_id, geom = EXCLUDED.geom, updated_at = now()
+        WHERE (meter.area_id, meter.geom) IS DISTINCT FROM (EXCLUDED.area_id, EXCLUDED.geom)
     RETURNING (xmax = 0) AS fresh
 )
 SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh) FROM written
