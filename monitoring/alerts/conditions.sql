@@ -18,13 +18,15 @@ SELECT r.outage_id, r.asset_type, r.asset_id, r.start_time
 
 -- name: meter_last
 -- Each registered meter's last event at or before the as-of time (at equal times 'on' wins).
+-- Driven from the events, one pass: a per-meter lookup costs one probe per chunk for every
+-- registered meter, most of which have sent nothing (province demo: 12 min against 3 s).
 CREATE TEMP TABLE alert_meter_last ON COMMIT DROP AS
 SELECT m.meter_id, m.area_id, e.time, e.kind
-  FROM meter m
-  CROSS JOIN LATERAL (
-        SELECT ev.time, ev.kind FROM meter_event ev
-         WHERE ev.meter_id = m.meter_id AND ev.time <= :as_of
-         ORDER BY ev.time DESC, ev.kind DESC LIMIT 1) e;
+  FROM (SELECT DISTINCT ON (ev.meter_id) ev.meter_id, ev.time, ev.kind
+          FROM meter_event ev
+         WHERE ev.time <= :as_of
+         ORDER BY ev.meter_id, ev.time DESC, ev.kind DESC) e
+  JOIN meter m ON m.meter_id = e.meter_id;
 
 -- name: silent_meter
 -- A meter whose last event is 'off', at least :hours before the as-of time.
