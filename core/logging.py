@@ -5,9 +5,28 @@ from __future__ import annotations
 import logging
 
 
-def configure(debug: bool = False) -> None:
-    """Configure the root logger for a command or the server."""
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+class OneLineFormatter(logging.Formatter):
+    """Log records with an exception as one line (the exception's type and message), no traceback."""
+
+    def formatException(self, ei) -> str:  # type: ignore[no-untyped-def]  # noqa: N802 - logging's name
+        """The last line of the exception instead of its traceback."""
+        exc = ei[1]
+        return f"  ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's name
+        """No stack dumps either."""
+        return ""
+
+
+def configure(debug: bool = False, tracebacks: bool | None = None) -> None:
+    """Configure the root logger for a command or the server.
+
+    Commands show a failure in one line unless ``--debug``; the server keeps full tracebacks in
+    its log (they never reach an HTTP client).
+    """
+    full = debug if tracebacks is None else tracebacks
+    handler = logging.StreamHandler()
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(logging.Formatter(fmt) if full else OneLineFormatter(fmt))
+    # basicConfig does nothing when the root logger already has handlers (e.g. under pytest).
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler])

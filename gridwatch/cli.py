@@ -69,7 +69,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
     The database is the embedded one under ./.gridwatch unless GRIDWATCH_DATABASE_URL is set.
     """
-    configure(debug)
+    configure(debug, tracebacks=debug or ctx.invoked_subcommand == "serve")
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
 

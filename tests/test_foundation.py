@@ -246,3 +246,19 @@ def test_cluster_moves_out_of_a_directory_the_database_user_cannot_reach() -> No
         assert visible.pgdata == (private / ".gridwatch" / "pgdata").resolve()
     finally:
         shutil.rmtree(base)
+
+
+def test_command_logs_show_a_failure_in_one_line_without_traceback() -> None:
+    import logging
+    import sys
+
+    from core.logging import OneLineFormatter
+
+    try:
+        raise ZeroDivisionError("division by zero")
+    except ZeroDivisionError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "job failed", None,
+                                   sys.exc_info())
+    text = OneLineFormatter("%(levelname)s %(message)s").format(record)
+    assert "Traceback" not in text
+    assert text.splitlines() == ["ERROR job failed", "  (ZeroDivisionError: division by zero)"]
