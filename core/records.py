@@ -45,20 +45,37 @@ def _text_stream(binary: IO[bytes]) -> IO[str]:
     return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
 
 
-def _csv_rows(
-    stream: IO[str], name: str, known: set[str], required: set[str]
-) -> RowSource:
-    reader = csv.reader(stream)
+def open_binary(path_or_stream: str | Path | IO[bytes]) -> IO[bytes]:
+    """A binary stream for a path (with a clear error when it is missing) or a given stream."""
+    if not isinstance(path_or_stream, (str, Path)):
+        return path_or_stream
+    path = Path(path_or_stream)
+    if not path.exists():
+        raise InputError(f"no such file: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not a file")
+    return path.open("rb")
+
+
+def csv_header(reader: Iterator[list[str]], name: str, required: Iterable[str]) -> list[str]:
+    """The header row of a CSV input, checked for the required columns."""
     try:
-        header = next(reader)
+        header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise InputError(f"{name}: the file is empty (a CSV header row is required)") from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{name}: cannot read the header: {exc}") from None
-    header = [h.strip() for h in header]
-    missing = sorted(required - set(header))
+    missing = sorted(set(required) - set(header))
     if missing:
         raise InputError(f"{name}: missing required column(s): {', '.join(missing)}")
+    return header
+
+
+def _csv_rows(
+    stream: IO[str], name: str, known: set[str], required: set[str]
+) -> RowSource:
+    reader = csv.reader(stream)
+    header = csv_header(reader, name, required)
     unknown = [h for h in header if h not in known]
     idx = [(i, h) for i, h in enumerate(header) if h in known]
 
@@ -125,17 +142,8 @@ def open_rows(
 ) -> RowSource:
     """Open a CSV or JSONL input for streaming; raises ``InputError`` if it cannot be read."""
     known_set, required_set = set(known), set(required)
-    if isinstance(path_or_stream, (str, Path)):
-        path = Path(path_or_stream)
-        if not path.exists():
-            raise InputError(f"no such file: {path}")
-        if path.is_dir():
-            raise InputError(f"{path} is a directory, not a file")
-        binary: IO[bytes] = path.open("rb")
-        label = name or str(path)
-    else:
-        binary = path_or_stream
-        label = name or "body"
+    binary = open_binary(path_or_stream)
+    label = name or (str(path_or_stream) if isinstance(path_or_stream, (str, Path)) else "body")
     fmt = fmt or detect_format(label)
     stream = _text_stream(binary)
     if fmt == "jsonl":

@@ -22,6 +22,7 @@ import psycopg
 from core.accounting import Accounting
 from core.clock import parse_timestamp
 from core.errors import InputError
+from core.records import csv_header, open_binary
 from ingest.sqlfiles import sql
 from ingest.validation import KINDS, METER_EVENTS, TIME_HINT, bad_enum, copy_text, missing
 
@@ -122,25 +123,9 @@ def from_rows(rows: Iterator[tuple[int, dict[str, str | None]]]) -> Iterator[Eve
 
 def csv_events(path_or_stream: Path | IO[bytes], label: str) -> tuple[Iterator[Event], list[str]]:
     """A lean CSV reader for the hot path, with the checks and messages of ``open_rows``."""
-    if isinstance(path_or_stream, (str, Path)):
-        path = Path(path_or_stream)
-        if not path.exists():
-            raise InputError(f"no such file: {path}")
-        if path.is_dir():
-            raise InputError(f"{path} is a directory, not a file")
-        binary: IO[bytes] = path.open("rb")
-    else:
-        binary = path_or_stream
+    binary = open_binary(path_or_stream)
     reader = csv.reader(io.TextIOWrapper(binary, encoding="utf-8-sig", newline=""))
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise InputError(f"{label}: the file is empty (a CSV header row is required)") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{label}: cannot read the header: {exc}") from None
-    missing_cols = sorted(set(METER_EVENTS.required) - set(header))
-    if missing_cols:
-        raise InputError(f"{label}: missing required column(s): {', '.join(missing_cols)}")
+    header = csv_header(reader, label, METER_EVENTS.required)
     unknown = [h for h in header if h not in METER_EVENTS.fields]
     if unknown:
         log.warning("%s: ignoring unknown column(s): %s", label, ", ".join(unknown))
