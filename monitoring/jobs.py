@@ -62,6 +62,11 @@ def job(name: str) -> Callable[[JobFn], Job]:
             try:
                 result = fn(session=session, settings=settings, as_of=as_of, now=now)
                 session.commit()
+                if isinstance(result, dict) and result.get("errors"):
+                    # Part of the job failed (e.g. one alert rule): what worked is kept, but
+                    # the run is not a success and says which part failed.
+                    outcome = "error"
+                    detail = "; ".join(str(e) for e in result["errors"])[:1000]
             except Exception as exc:
                 session.rollback()
                 outcome = "error"

@@ -102,3 +102,27 @@ def test_report_csv_has_bom(cli) -> None:  # type: ignore[no-untyped-def]
     assert res.stdout_bytes.startswith(b"\xef\xbb\xbf")
     assert b"asset_type,asset_id,name,county,prefecture,tags,count_365,max_60,status," in \
         res.stdout_bytes
+
+
+def test_a_failing_alert_rule_fails_the_run_but_keeps_the_others(cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from monitoring.alerts import conditions
+
+    _seed(cli.url)
+
+    def broken(**_: object) -> list[conditions.Condition]:
+        raise RuntimeError("rule data unavailable")
+
+    evaluators = [(broken if "zero_perception_miss" in rules else ev, rules)
+                  for ev, rules in conditions.EVALUATORS]
+    monkeypatch.setattr(conditions, "EVALUATORS", evaluators)
+    res = cli("monitor", "run", "--as-of", T.isoformat())
+    assert res.exit_code == 1
+    assert "alerts" in res.output and "Traceback" not in res.output
+    eng = create_engine(cli.url, poolclass=pool.NullPool)
+    with eng.connect() as conn:
+        rules = {r[0] for r in conn.execute(text("SELECT rule FROM alert WHERE state = 'firing'"))}
+        outcome, detail = conn.execute(text(
+            "SELECT outcome, detail FROM job_run WHERE job = 'alerts' ORDER BY id DESC LIMIT 1")).one()
+    eng.dispose()
+    assert "frequent_outage" in rules  # the rules that worked still raised their alerts
+    assert outcome == "error" and "rule data unavailable" in detail
