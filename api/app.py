@@ -23,6 +23,7 @@ from api.deps import Database
 from api.keys import Principal
 from api.querynorm import ReportQueryAliases
 from api.routers import alerts, cases, ingest, login, ogc, reports, tiles
+from api.routers import maps as maps_router
 from api.tilecache import TileLRU
 from core.settings import Settings, get_settings
 
@@ -107,10 +108,8 @@ def create_app(settings: Settings) -> FastAPI:
             swagger_ui_parameters={"validatorUrl": None},
         )
 
-    for module in (login, ingest, reports, alerts, cases, ogc, tiles):
+    for module in (login, ingest, reports, alerts, cases, ogc, tiles, maps_router):
         app.include_router(module.router)
-    if importlib.util.find_spec("api.routers.maps") is not None:
-        app.include_router(importlib.import_module("api.routers.maps").router)
     static = _maps_static_dir()
     if static is not None:
         app.mount("/static", StaticFiles(directory=static), name="static")

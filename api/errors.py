@@ -47,13 +47,6 @@ class TooManyRequests(GridwatchError):
     http_status = 429
 
 
-class NotAvailable(GridwatchError):
-    """A feature whose implementation is not installed in this build."""
-
-    code = "not_available"
-    http_status = 503
-
-
 class LoginRequired(Exception):  # noqa: N818 - a control-flow signal, not an error shown to users
     """A browser asked for a page without a session: send it to /login."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 import sys
 from typing import Any
@@ -15,7 +14,7 @@ from core.logging import configure
 
 log = logging.getLogger(__name__)
 
-# Each module in gridwatch/commands/ that exists registers its commands; order is help order.
+# Each module in gridwatch/commands/ registers its commands.
 COMMAND_MODULES = (
     "db",
     "load",
@@ -76,10 +75,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def _register() -> None:
     for name in COMMAND_MODULES:
-        modname = f"gridwatch.commands.{name}"
-        if importlib.util.find_spec(modname) is None:
-            continue
-        importlib.import_module(modname).register(cli)
+        importlib.import_module(f"gridwatch.commands.{name}").register(cli)
 
 
 _register()

@@ -73,10 +73,8 @@ def history_table(rows: Sequence[dict[str, Any]]) -> str:
             "<th>Counts</th></tr></thead><tbody>" + "".join(body) + "</tbody></table>")
 
 
-def case_html(case: dict[str, Any] | None, available: bool) -> str:
+def case_html(case: dict[str, Any] | None) -> str:
     """The remediation case panel."""
-    if not available:
-        return '<p class="muted">Remediation cases are not available in this build.</p>'
     if case is None:
         return '<p class="muted">No remediation case for this area.</p>'
     items = "".join(f"<dt>{label}</dt><dd>{_e(_when(case.get(k)) if k.endswith('_at') else case.get(k))}</dd>"
@@ -125,8 +123,7 @@ def area_html(*, session: Session, settings: Settings, area_id: str, links: Link
     feeder = mon.asset_status(session=session, settings=settings, asset_type="feeder",
                               asset_id=str(detail["feeder_id"]))
     history = mon.area_history(session=session, settings=settings, area_id=area_id, limit=HISTORY_LIMIT)
-    case_available = mon.optional_service("monitoring.cases.service") is not None
-    case = mon.area_case(session=session, area_id=area_id) if case_available else None
+    case = mon.area_case(session=session, area_id=area_id)
 
     m = folium.Map(location=[float(detail["y1"]), float(detail["x1"])], zoom_start=14, tiles=None,
                    control_scale=True, width="55%", height="100%")
@@ -172,5 +169,5 @@ def area_html(*, session: Session, settings: Settings, area_id: str, links: Link
     root.header.add_child(folium.Element(f"<title>{title}</title>{icon}"), name="title")
     root.html.add_child(folium.Element(_panel(
         detail=detail, status=status, feeder=feeder, history=history,
-        case=case_html(case, case_available), links=links, settings=settings)))
+        case=case_html(case), links=links, settings=settings)))
     return str(root.render())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import time
 from collections.abc import Callable
@@ -92,21 +91,12 @@ def job(name: str) -> Callable[[JobFn], Job]:
     return wrap
 
 
-def _optional(module: str, attr: str) -> JobFn | None:
-    """A function of another package, or None when it is not there (yet)."""
-    try:
-        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
-    except (ImportError, AttributeError):
-        return None
-
-
 @job("interruptions")
 def refresh_interruptions(*, session: Session, settings: Settings, as_of: datetime,
                           now: datetime) -> Any:
     """Fold new meter events into inferred interruptions (SPEC section 3 step 2)."""
-    refresh = _optional("monitoring.interruptions", "refresh")
-    if refresh is None:
-        return None
+    from monitoring.interruptions import refresh
+
     return refresh(session=session, settings=settings)
 
 
@@ -131,10 +121,9 @@ def evaluate_alerts(*, session: Session, settings: Settings, as_of: datetime,
 @job("cases")
 def open_cases(*, session: Session, settings: Settings, as_of: datetime, now: datetime) -> Any:
     """Open remediation cases for assets that became frequent (SPEC section 8)."""
-    fn = _optional("monitoring.cases.service", "open_cases")
-    if fn is None:
-        return None
-    return fn(session=session, settings=settings, at=as_of)
+    from monitoring.cases.service import open_cases as run
+
+    return run(session=session, settings=settings, at=as_of)
 
 
 @job("notify")
@@ -148,10 +137,9 @@ def notify(*, session: Session, settings: Settings, as_of: datetime, now: dateti
 @job("retention")
 def retention(*, session: Session, settings: Settings, as_of: datetime, now: datetime) -> Any:
     """Drop meter events older than the retention period."""
-    fn = _optional("ingest.retention", "drop_old_meter_events")
-    if fn is None:
-        return None
-    return fn(session=session, settings=settings, now=now)
+    from ingest.retention import drop_old_meter_events
+
+    return drop_old_meter_events(session=session, settings=settings, now=now)
 
 
 # The evaluation, in order; each step commits on its own. Add a step with one line.

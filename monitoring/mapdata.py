@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -14,6 +13,8 @@ from sqlalchemy.orm import Session
 from core.clock import Period, utcnow
 from core.errors import GridwatchError, UsageError
 from core.settings import Settings
+from monitoring.cases import service as cases_service
+from monitoring.reports import reliability
 from spatial.mapdata import geojson_sql
 
 log = logging.getLogger(__name__)
@@ -22,15 +23,6 @@ _ASSETS = {
     "area": ("area", "area_id", "a.feeder_id AS feeder_id, a.customers AS customers"),
     "feeder": ("feeder", "feeder_id", "a.substation AS substation, a.voltage_kv AS voltage_kv"),
 }
-
-
-def optional_service(module: str) -> Any | None:
-    """A sibling service module, or None when this build does not have it yet."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        log.debug("%s is not available", module)
-        return None
 
 
 def asset_features(
@@ -161,12 +153,9 @@ def reliability_by_county(
     """SAIDI or SAIFI per county adcode for a period (customer basis); None when unavailable."""
     if metric not in ("saidi", "saifi"):
         raise UsageError(f"metric must be saidi or saifi, not {metric!r}")
-    module = optional_service("monitoring.reports.reliability")
-    if module is None:
-        return None
     try:
         with session.begin_nested():
-            report = module.build(session=session, settings=settings, period=period.label, by="county",
+            report = reliability.build(session=session, settings=settings, period=period.label, by="county",
                                   basis="customer")
     except (DBAPIError, GridwatchError):
         log.exception("county reliability for %s failed; the map goes without it", period.label)
@@ -181,10 +170,7 @@ def reliability_by_county(
 
 def area_case(*, session: Session, area_id: str) -> dict[str, Any] | None:
     """The area's latest remediation case (open first), or None."""
-    module = optional_service("monitoring.cases.service")
-    if module is None:
-        return None
-    cases = [c for c in module.list_cases(session=session)
+    cases = [c for c in cases_service.list_cases(session=session)
              if c.get("asset_type") == "area" and str(c.get("asset_id")) == area_id]
     if not cases:
         return None

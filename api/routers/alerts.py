@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Annotated, Any
 
@@ -10,10 +9,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api.auth import READERS, require_role
 from api.deps import SessionDep
-from api.errors import NotAvailable
 from api.keys import Principal
 from api.responses import FastJSON
 from core.clock import utcnow
+from monitoring.alerts import service as alerts_service
+from monitoring.alerts.features import list_query
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,7 @@ Acker = Annotated[Principal, Depends(require_role("planner"))]
 
 def service() -> Any:
     """The alerts service module."""
-    try:
-        return importlib.import_module("monitoring.alerts.service")
-    except ImportError:
-        raise NotAvailable("alerts are not available in this build") from None
+    return alerts_service
 
 
 @router.get("", summary="List alerts", responses={200: {"description": "A JSON array of alerts"}})
@@ -39,10 +36,6 @@ async def list_alerts(
     ] = None,
 ) -> FastJSON:
     """Alerts, newest first, optionally only those in one state."""
-    try:
-        from monitoring.alerts.features import list_query
-    except ImportError:
-        raise NotAvailable("alerts are not available in this build") from None
     sql, params, columns = list_query(state)
     rows = await request.app.state.db.aio.fetchall(sql, params)
     return FastJSON([dict(zip(columns, row, strict=True)) for row in rows])

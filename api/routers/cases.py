@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Annotated, Any
 
@@ -11,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import REPORT_READERS, require_role
 from api.deps import SessionDep, SettingsDep
-from api.errors import NotAvailable
 from api.keys import Principal
 from api.responses import FastJSON
 from core.clock import utcnow
+from monitoring.cases import service as cases_service
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +31,7 @@ class SignOff(BaseModel):
 
 def service() -> Any:
     """The cases service module."""
-    try:
-        return importlib.import_module("monitoring.cases.service")
-    except ImportError:
-        raise NotAvailable("remediation cases are not available in this build") from None
+    return cases_service
 
 
 @router.get("", summary="List remediation cases")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import tempfile
@@ -15,10 +14,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import require_role
 from api.deps import SessionDep, SettingsDep
-from api.errors import NotAvailable, UnsupportedMediaType
+from api.errors import UnsupportedMediaType
 from api.keys import Principal
 from core.errors import InputError, PayloadTooLarge
 from core.settings import Settings
+from ingest import service
+from monitoring import interruptions
 
 log = logging.getLogger(__name__)
 
@@ -127,18 +128,8 @@ def _json_array_to_lines(body: IO[bytes]) -> IO[bytes]:
 
 
 def _ingest(session: Session, settings: Settings, kind: str, body: IO[bytes], fmt: str) -> dict[str, Any]:
-    try:
-        service = importlib.import_module("ingest.service")
-    except ImportError:
-        raise NotAvailable("stream ingest is not available in this build") from None
     result = service.ingest(session=session, kind=KINDS[kind], source=body, name="body", fmt=fmt)
-    try:
-        interruptions = importlib.import_module("monitoring.interruptions")
-    except ImportError:
-        interruptions = None
-        log.warning("monitoring.interruptions is missing; interruptions not refreshed")
-    if interruptions is not None:
-        interruptions.refresh(session=session, settings=settings)
+    interruptions.refresh(session=session, settings=settings)
     session.commit()
     accounting: dict[str, Any] = result.accounting.as_dict()
     return accounting

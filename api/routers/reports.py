@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from datetime import datetime, timedelta
@@ -14,10 +13,14 @@ from fastapi.responses import Response
 
 from api.auth import REPORT_READERS, require_role
 from api.deps import SessionDep, SettingsDep
-from api.errors import NotAvailable
 from api.keys import Principal
 from core.clock import parse_as_of, parse_day_start
 from core.errors import UsageError
+from monitoring.reports import frequent_outages as frequent_outages_report
+from monitoring.reports import reliability as reliability_report
+from monitoring.reports import remediation as remediation_report
+from monitoring.reports import tags as tags_report
+from monitoring.reports import zero_perception as zero_perception_report
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +50,17 @@ DOWNLOAD: dict[int | str, dict[str, Any]] = {
 }
 
 
+_REPORTS = {
+    "frequent_outages": frequent_outages_report,
+    "zero_perception": zero_perception_report,
+    "tags": tags_report,
+    "remediation": remediation_report,
+    "reliability": reliability_report,
+}
+
+
 def _module(name: str) -> Any:
-    try:
-        return importlib.import_module(f"monitoring.reports.{name}")
-    except ImportError:
-        raise NotAvailable(f"the {name.replace('_', '-')} report is not available in this build") from None
+    return _REPORTS[name]
 
 
 def _respond(report: Any, fmt: str) -> Response:

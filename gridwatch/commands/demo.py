@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from datetime import datetime
@@ -13,15 +12,10 @@ import click
 from core.clock import parse_timestamp
 from core.errors import UsageError
 from gridwatch.context import engine, session, settings
+from monitoring.interruptions import refresh
+from monitoring.jobs import run_all
 
 log = logging.getLogger(__name__)
-
-
-def _optional(module: str, attr: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
-        return None
 
 
 @click.command("demo")
@@ -46,20 +40,15 @@ def demo(scale: str, seed: int, anchor: str | None) -> None:
     click.echo(f"gridwatch demo: generating and loading the {scale} dataset (seed {seed}) …", err=True)
     with session() as s:
         counts = load_demo(session=s, settings=cfg, scale=scale, seed=seed, anchor=at, progress=_progress)
-        refresh = _optional("monitoring.interruptions", "refresh")
-        if refresh is not None:
-            step = time.perf_counter()
-            refresh(session=s, settings=cfg)
-            _progress("inferred_interruptions", "refreshed", time.perf_counter() - step)
+        step = time.perf_counter()
+        refresh(session=s, settings=cfg)
+        _progress("inferred_interruptions", "refreshed", time.perf_counter() - step)
         step = time.perf_counter()
     _progress("commit", "done", time.perf_counter() - step)
-    run_all = _optional("monitoring.jobs", "run_all")
-    monitoring = "not available"
-    if run_all is not None:
-        step = time.perf_counter()
-        result = run_all(engine=engine(), settings=cfg)
-        monitoring = "ok" if result.get("ok") else "finished with errors (see gridwatch monitor run)"
-        _progress("monitoring", monitoring, time.perf_counter() - step)
+    step = time.perf_counter()
+    result = run_all(engine=engine(), settings=cfg)
+    monitoring = "ok" if result.get("ok") else "finished with errors (see gridwatch monitor run)"
+    _progress("monitoring", monitoring, time.perf_counter() - step)
     gen = counts["generated"]
     click.echo(
         f"Loaded the Guizhou demo ({scale}, seed {seed}, data up to {counts['anchor']}) "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -17,7 +16,6 @@ CRS_HELP = (
     "Coordinate system of the file when it is missing or wrong: EPSG:4490 (CGCS2000), "
     "gcj02 (AMap offset coordinates, converted to WGS84), or any EPSG code."
 )
-after_load_hooks: list[Callable[[], None]] = []
 
 
 def _refresh_tags(s: Session) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from typing import Any
 
@@ -16,10 +14,9 @@ log = logging.getLogger(__name__)
 
 
 def _start_scheduler(s: Any) -> Any:
-    if importlib.util.find_spec("monitoring.scheduler") is None:
-        log.warning("monitoring.scheduler is not available; serving without the scheduler")
-        return None
-    return importlib.import_module("monitoring.scheduler").start(s)
+    from monitoring import scheduler
+
+    return scheduler.start(s)
 
 
 @click.command("serve")
