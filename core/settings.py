@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     # Interruption rules (SPEC section 3)
     meter_off_fraction: float = Field(default=0.5, gt=0, le=1)
     short_interruption_minutes: float = Field(default=3.0, ge=0)
+    refresh_workers: int = Field(
+        default=0, ge=0, le=8,
+        description="Connections that refresh inferred interruptions side by side after a "
+        "large ingest; 0 means one per CPU, at most 4.",
+    )
 
     # Frequent-outage rule (SPEC section 4)
     frequent_year_limit: int = Field(default=5, ge=1)

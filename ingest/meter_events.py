@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 100_000
 FIRST_CHUNK_ROWS = 10_000
+AREA_CACHE_METERS = 200_000
+"""Meter -> area pairs remembered across the chunks of one ingest (bounded, so memory stays flat)."""
 FILE = "meter_events.sql"
 # Extended ISO 8601 that PostgreSQL reads exactly as parse_timestamp does; anything else goes
 # through parse_timestamp itself. Naive times before 1992 (when Shanghai had summer time)
@@ -159,7 +161,8 @@ def csv_events(path_or_stream: Path | IO[bytes], label: str) -> tuple[Iterator[E
 def _chunks(events: Iterator[Event], acct: Accounting, chunk_rows: int, batch_id: int) -> Iterator[Chunk]:
     """Validate rows and yield chunks of up to ``chunk_rows`` valid rows.
 
-    The first chunk is small so that the database starts merging while Python parses on.
+    The first chunk is small and each next one twice as large (up to ``chunk_rows``), so
+    that the database starts merging early and is rarely left waiting while Python parses on.
     """
     chunk, seen, rows = Chunk(), set(), []
     lines, spans, size = chunk.lines, chunk.spans, 0
@@ -208,7 +211,7 @@ def _chunks(events: Iterator[Event], acct: Accounting, chunk_rows: int, batch_id
         if size >= limit:
             chunk.data, chunk.count = "".join(rows), len(rows)
             yield chunk
-            chunk, seen, rows, limit = Chunk(), set(), [], chunk_rows
+            chunk, seen, rows, limit = Chunk(), set(), [], min(chunk_rows, 2 * limit)
             lines, spans, size = chunk.lines, chunk.spans, 0
     if size:
         chunk.data, chunk.count = "".join(rows), len(rows)
@@ -236,7 +239,26 @@ def _drop_unknown(chunk: Chunk, gone: set[str]) -> list[tuple[int, str]]:
     return unknown
 
 
-def _check(conn: psycopg.Connection, batch_id: int, chunk: Chunk) -> ChunkResult:
+def _meter_areas(cur: psycopg.Cursor, meters: dict[str, list[datetime]],
+                 cache: dict[str, str]) -> dict[str, str]:
+    """The areas of ``meters`` (registered ones only), asking the database only for new meters.
+
+    ``cache`` holds the pairs already read in this ingest; it is emptied when it would grow
+    past ``AREA_CACHE_METERS``. A stream usually repeats the same meters chunk after chunk, so
+    after the first chunks the lookup costs no round trip.
+    """
+    missing = [m for m in meters if m not in cache]
+    if missing:
+        cur.execute(sql(FILE, "meter_areas"), (missing,))
+        found = cur.fetchall()
+        if len(cache) + len(found) > AREA_CACHE_METERS:
+            cache.clear()
+        cache.update(found)
+    return {m: a for m in meters if (a := cache.get(m)) is not None}
+
+
+def _check(conn: psycopg.Connection, batch_id: int, chunk: Chunk,
+           cache: dict[str, str]) -> ChunkResult:
     """Reject the chunk's unknown meters and decide whether it can be copied straight in.
 
     Runs in the calling thread while the worker is idle: the worker shares the interpreter
@@ -244,8 +266,7 @@ def _check(conn: psycopg.Connection, batch_id: int, chunk: Chunk) -> ChunkResult
     """
     result = ChunkResult()
     with conn.cursor() as cur:
-        cur.execute(sql(FILE, "meter_areas"), (list(chunk.spans),))
-        areas: dict[str, str] = dict(cur.fetchall())
+        areas = _meter_areas(cur, chunk.spans, cache)
         size = chunk.size
         if len(areas) < len(chunk.spans):
             result.unknown = _drop_unknown(chunk, set(chunk.spans) - areas.keys())
@@ -359,6 +380,7 @@ def ingest_meter_events(*, conn: psycopg.Connection, batch_id: int, rows: Iterat
     with conn.cursor() as cur:
         cur.execute(sql(FILE, "staging"))
     pending: tuple[int, ChunkResult, Future[tuple[bool, int]]] | None = None
+    cache: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-copy") as pool, \
             _short_switch_interval():
         try:
@@ -366,7 +388,7 @@ def ingest_meter_events(*, conn: psycopg.Connection, batch_id: int, rows: Iterat
                 if pending is not None:
                     _finish(conn, batch_id, acct, *pending)
                     pending = None
-                size, result = chunk.size, _check(conn, batch_id, chunk)
+                size, result = chunk.size, _check(conn, batch_id, chunk, cache)
                 if chunk.count:
                     written = pool.submit(_write, conn, batch_id, chunk, result.spans is not None)
                     pending = (size, result, written)

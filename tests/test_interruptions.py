@@ -156,3 +156,60 @@ def test_off_and_on_at_the_same_instant_cancel_out(grid: Session) -> None:
     assert intervals(grid, "A4") == []
     feed(grid, [("A4-m1", 7, "off"), ("A4-m1", 8, "on")])       # the meter was on after the blink
     assert intervals(grid, "A4") == [(at(7), at(8), 2, 4)]
+
+
+def _all_intervals(session: Session) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in session.execute(text(
+        "SELECT area_id, start_time, end_time, meters_off, meters_total FROM inferred_interruption "
+        "UNION ALL SELECT area_id, start_time, end_time, NULL, NULL FROM area_meter_off_span "
+        "ORDER BY 1, 2, 4"))]
+
+
+def test_refresh_split_over_connections_equals_one_pass(fresh_settings: Settings,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's refresh, split by area bucket over three connections, gives what one pass gives."""
+    from sqlalchemy import create_engine
+
+    from core.db import session_scope
+
+    engine = create_engine(fresh_settings.sqlalchemy_url())
+    rng = random.Random(7)
+    areas = [f"P{a}" for a in range(16)]
+    with session_scope(engine) as s:
+        add_feeder(s, "F1")
+        for a in areas:
+            add_area(s, a, "F1")
+            add_meters(s, a, 4)
+    with engine.connect() as conn:                                 # the areas spread over buckets
+        buckets = {conn.execute(text("SELECT (hashtext(:a) & 2147483647) % :n"),
+                                {"a": a, "n": interruptions.BUCKETS}).scalar() for a in areas}
+    assert len(buckets) >= 4
+
+    def batch(n: int, lo: int, hi: int) -> str:
+        rows = [(f"{rng.choice(areas)}-m{rng.randrange(4)}", rng.randrange(lo, hi),
+                 rng.choice(["off", "off", "on"])) for _ in range(n)]
+        return "meter_id,time,kind\n" + "".join(f"{m},{at(t).isoformat()},{k}\n" for m, t, k in rows)
+
+    monkeypatch.setattr(interruptions, "PARALLEL_MIN_AREAS", 1)
+    for body in (batch(600, 0, 500), batch(300, 100, 700)):       # the second one arrives late
+        with session_scope(engine) as s:
+            service.ingest(session=s, kind="meter-events", source=io.BytesIO(body.encode()))
+        with engine.connect() as conn:                             # one pass, rolled back
+            one = Session(bind=conn)
+            interruptions.refresh(session=one, settings=fresh_settings)
+            expected = _all_intervals(one)
+            one.rollback()
+        assert interruptions.refresh_committed(engine=engine, settings=fresh_settings,
+                                               workers=3) == len(areas)
+        with session_scope(engine) as s:
+            assert _all_intervals(s) == expected
+            assert s.execute(text(
+                "SELECT count(*) FROM ingest_change WHERE refreshed_at IS NULL")).scalar() == 0
+    assert any(r[3] is not None for r in expected)                 # there are interruptions
+    with session_scope(engine) as s:                               # a full rebuild, split too
+        before = _all_intervals(s)
+    assert interruptions.refresh_committed(engine=engine, settings=fresh_settings, full=True,
+                                           workers=2) == len(areas)
+    with session_scope(engine) as s:
+        assert _all_intervals(s) == before
+    engine.dispose()

@@ -12,7 +12,7 @@ import click
 from core.clock import parse_timestamp
 from core.errors import UsageError
 from gridwatch.context import engine, session, settings
-from monitoring.interruptions import refresh
+from monitoring.interruptions import refresh_committed
 from monitoring.jobs import run_all
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,10 @@ def demo(scale: str, seed: int, anchor: str | None) -> None:
     with session() as s:
         counts = load_demo(session=s, settings=cfg, scale=scale, seed=seed, anchor=at, progress=_progress)
         step = time.perf_counter()
-        refresh(session=s, settings=cfg)
-        _progress("inferred_interruptions", "refreshed", time.perf_counter() - step)
-        step = time.perf_counter()
     _progress("commit", "done", time.perf_counter() - step)
+    step = time.perf_counter()
+    refresh_committed(engine=engine(), settings=cfg)
+    _progress("inferred_interruptions", "refreshed", time.perf_counter() - step)
     step = time.perf_counter()
     result = run_all(engine=engine(), settings=cfg)
     monitoring = "ok" if result.get("ok") else "finished with errors (see gridwatch monitor run)"

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from core.accounting import Accounting
-from gridwatch.context import emit_object, emit_rows, session, settings
+from gridwatch.context import emit_object, emit_rows, engine, session, settings
 from ingest import service
 from monitoring import interruptions
 
@@ -43,7 +43,9 @@ def _text(kind: str, batch_id: int, acct: Accounting) -> str:
 def _run(kind: str, file: Path, fmt: str, input_fmt: str | None, out: Path | None) -> None:
     with session() as s:
         result = service.ingest(session=s, kind=kind, source=file, name=str(file), fmt=input_fmt)
-        interruptions.refresh(session=s, settings=settings())
+    # The batch is committed; its change log drives the refresh (split over connections when
+    # large). Should the refresh fail, the changes stay pending for the next one.
+    interruptions.refresh_committed(engine=engine(), settings=settings())
     acct = result.accounting
     emit_object(acct.as_dict(), fmt, out, _text(kind, result.batch_id, acct))
     if acct.rejected:

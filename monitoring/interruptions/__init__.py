@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from core.db import session_scope
 from core.settings import Settings
 from core.sqlfiles import statements
 
 log = logging.getLogger(__name__)
 
-__all__ = ["refresh"]
+__all__ = ["BUCKETS", "PARALLEL_MIN_AREAS", "refresh", "refresh_committed"]
+
+BUCKETS = 8
+"""Areas fall into this many buckets by a hash of ``area_id``, each with its own advisory lock.
+
+A refresh takes the locks of the buckets it works on in ascending order, so refreshes of
+disjoint buckets run side by side and overlapping ones wait for each other without deadlock.
+"""
+PARALLEL_MIN_AREAS = 64
+"""``refresh_committed`` splits the work over several connections from this many areas."""
+MAX_WORKERS = 4
 
 
 def _sql() -> dict[str, str]:
@@ -24,21 +37,64 @@ def refresh(*, session: Session, settings: Settings, full: bool = False) -> int:
 
     Only the affected time range of each area is recomputed (from its earliest changed time, or
     the start of the interval open then). ``full`` rebuilds every area from the beginning, e.g.
-    after the meter registry or ``meter_off_fraction`` changed. Does not commit.
+    after the meter registry or ``meter_off_fraction`` changed. Runs in the caller's
+    transaction and does not commit.
     """
+    return _refresh(session, settings, full, list(range(BUCKETS)))
+
+
+def refresh_committed(*, engine: Engine, settings: Settings, full: bool = False,
+                      workers: int | None = None) -> int:
+    """The same as ``refresh`` for changes already committed, in transactions of its own.
+
+    A large refresh (``PARALLEL_MIN_AREAS`` areas or more, or ``full``) is split by bucket
+    over ``workers`` connections (default ``settings.refresh_workers``, else one per CPU, at
+    most 4), each committing its own share: the recompute is CPU-bound in PostgreSQL, so two
+    cores halve it. If one share fails, the others are still committed and the failed share's
+    changes stay pending for the next refresh. Returns the areas refreshed.
+    """
+    n = workers or settings.refresh_workers or min(os.cpu_count() or 1, MAX_WORKERS)
+    n = max(1, min(n, BUCKETS))
+    if n > 1 and not full:
+        with engine.connect() as conn:
+            pending = int(conn.execute(text(_sql()["pending_count"])).scalar_one())
+        if pending < PARALLEL_MIN_AREAS:
+            n = 1
+    if n == 1:
+        with session_scope(engine) as session:
+            return refresh(session=session, settings=settings, full=full)
+    shares = [list(range(BUCKETS))[i::n] for i in range(n)]
+
+    def run(buckets: list[int]) -> int:
+        with session_scope(engine) as session:
+            return _refresh(session, settings, full, buckets)
+
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="refresh") as pool:
+        futures = [pool.submit(run, share) for share in shares]
+        return sum(f.result() for f in futures)
+
+
+def _refresh(session: Session, settings: Settings, full: bool, buckets: list[int]) -> int:
+    """Refresh the areas of ``buckets`` (ascending) in the session's transaction."""
     q = _sql()
-    fraction = {"fraction": str(settings.meter_off_fraction)}
-    session.execute(text(q["lock"]))
+    scope = {"nbuckets": BUCKETS, "buckets": buckets}
+    for bucket in buckets:
+        session.execute(text(q["lock"]), {"bucket": bucket})
     session.execute(text(q["drop_temp"]))
-    session.execute(text(q["all_areas" if full else "pending_areas"]), fraction)
+    session.execute(text(q["pending_changes"]), scope)
+    fraction = {"fraction": str(settings.meter_off_fraction)}
+    if full:
+        session.execute(text(q["all_areas"]), fraction | scope)
+    else:
+        session.execute(text(q["pending_areas"]), fraction)
     areas, min_anchor = session.execute(text(q["count_areas"])).one()
+    if full:
+        session.execute(text(q["delete_all_intervals"]), scope)
+        session.execute(text(q["delete_all_spans"]), scope)
     if areas:
         session.execute(text(q["meters"]))
         session.execute(text(q["analyze"]))
-        if full:
-            session.execute(text("DELETE FROM inferred_interruption"))
-            session.execute(text("DELETE FROM area_meter_off_span"))
-        else:
+        if not full:
             session.execute(text(q["delete_intervals"]))
             session.execute(text(q["delete_spans"]))
         # Sorted group aggregates stream through the window passes; a hash aggregate (chosen on

@@ -1,8 +1,25 @@
 -- name: lock
-SELECT pg_advisory_xact_lock(hashtext('gridwatch.inferred_interruption'))
+-- One lock per bucket of areas; every refresh takes its buckets' locks in ascending order.
+SELECT pg_advisory_xact_lock(hashtext('gridwatch.inferred_interruption'), CAST(:bucket AS integer))
 
 -- name: drop_temp
-DROP TABLE IF EXISTS _refresh_area, _refresh_meter
+DROP TABLE IF EXISTS _refresh_change, _refresh_area, _refresh_meter
+
+-- name: pending_changes
+-- The change-log rows of this refresh's buckets not folded in yet. Exactly these are marked
+-- done at the end: a batch committed meanwhile stays pending for the next refresh.
+CREATE TEMP TABLE _refresh_change ON COMMIT DROP AS
+SELECT c.change_id, c.asset_id AS area_id, c.from_time
+  FROM ingest_change c
+ WHERE c.refreshed_at IS NULL AND c.stream = 'meter-events' AND c.asset_type = 'area'
+   AND (hashtext(c.asset_id) & 2147483647) % CAST(:nbuckets AS integer)
+       = ANY(CAST(:buckets AS integer[]))
+
+-- name: pending_count
+-- How many areas wait for a refresh (decides whether it is worth splitting).
+SELECT count(DISTINCT c.asset_id)
+  FROM ingest_change c
+ WHERE c.refreshed_at IS NULL AND c.stream = 'meter-events' AND c.asset_type = 'area'
 
 -- name: pending_areas
 -- Areas with meter events not yet folded in, and where to restart: the earliest changed
@@ -10,10 +27,9 @@ DROP TABLE IF EXISTS _refresh_area, _refresh_meter
 -- starts, every meter of the area is on). need = meters that must be off (>= 1).
 CREATE TEMP TABLE _refresh_area ON COMMIT DROP AS
 WITH pending AS (
-    SELECT c.asset_id AS area_id, min(c.from_time) AS t0
-      FROM ingest_change c
-     WHERE c.refreshed_at IS NULL AND c.stream = 'meter-events' AND c.asset_type = 'area'
-     GROUP BY c.asset_id
+    SELECT c.area_id, min(c.from_time) AS t0
+      FROM _refresh_change c
+     GROUP BY c.area_id
 ), sized AS (
     SELECT p.*, (SELECT count(*) FROM meter m WHERE m.area_id = p.area_id)::integer AS total
       FROM pending p
@@ -27,12 +43,21 @@ SELECT s.area_id, (row_number() OVER ())::integer AS aid,
   FROM sized s
 
 -- name: all_areas
--- Every area with a registered meter, from the beginning (a full rebuild).
+-- Every area of the buckets with a registered meter, from the beginning (a full rebuild).
 CREATE TEMP TABLE _refresh_area ON COMMIT DROP AS
 SELECT m.area_id, (row_number() OVER ())::integer AS aid, '-infinity'::timestamptz AS anchor, count(*)::integer AS total,
        GREATEST(1, ceil(CAST(:fraction AS numeric) * count(*)))::integer AS need
   FROM meter m
+ WHERE (hashtext(m.area_id) & 2147483647) % CAST(:nbuckets AS integer) = ANY(CAST(:buckets AS integer[]))
  GROUP BY m.area_id
+
+-- name: delete_all_intervals
+DELETE FROM inferred_interruption
+ WHERE (hashtext(area_id) & 2147483647) % CAST(:nbuckets AS integer) = ANY(CAST(:buckets AS integer[]))
+
+-- name: delete_all_spans
+DELETE FROM area_meter_off_span
+ WHERE (hashtext(area_id) & 2147483647) % CAST(:nbuckets AS integer) = ANY(CAST(:buckets AS integer[]))
 
 -- name: meters
 -- Small integer ids make the sorts below cheap.
@@ -108,7 +133,9 @@ SELECT a.area_id, r.start_time, r.end_time, r.peak, a.total
   JOIN _refresh_area a ON a.aid = r.aid
 
 -- name: mark_done
-UPDATE ingest_change SET refreshed_at = now() WHERE refreshed_at IS NULL
+UPDATE ingest_change c SET refreshed_at = now()
+  FROM _refresh_change r
+ WHERE c.change_id = r.change_id
 
 -- name: count_areas
 SELECT count(*), min(anchor)::text FROM _refresh_area
