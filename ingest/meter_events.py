@@ -110,7 +110,7 @@ class ChunkResult:
     inserted: int = 0
     unknown: list[tuple[int, str]] = field(default_factory=list)
     spans: dict[str, tuple[datetime, datetime]] | None = None
-    """area_id -> (earliest, latest) event when no stored event falls in the chunk's time range."""
+    """area_id -> (earliest, latest) event of the chunk; None when it must take staging."""
 
 
 Event = tuple[int, str | None, str | None, str | None, str | None, str | None]
@@ -239,70 +239,74 @@ def _drop_unknown(chunk: Chunk, gone: set[str]) -> list[tuple[int, str]]:
     return unknown
 
 
-def _meter_areas(cur: psycopg.Cursor, meters: dict[str, list[datetime]],
-                 cache: dict[str, str]) -> dict[str, str]:
-    """The areas of ``meters`` (registered ones only), asking the database only for new meters.
+def _missing(meters: dict[str, list[datetime]], cache: dict[str, str | None]) -> list[str]:
+    """The chunk's meters this ingest has not looked up yet."""
+    return [m for m in meters if m not in cache]
 
-    ``cache`` holds the pairs already read in this ingest; it is emptied when it would grow
-    past ``AREA_CACHE_METERS``. A stream usually repeats the same meters chunk after chunk, so
-    after the first chunks the lookup costs no round trip.
+
+def _read_areas(conn: psycopg.Connection, missing: list[str], cache: dict[str, str | None]) -> None:
+    """Look up the areas of ``missing`` meters into ``cache`` (None for an unregistered meter).
+
+    ``cache`` holds what this ingest has read already; it is emptied when it would grow past
+    ``AREA_CACHE_METERS``. A stream usually repeats the same meters chunk after chunk, so after
+    the first chunks a chunk needs no lookup at all.
     """
-    missing = [m for m in meters if m not in cache]
-    if missing:
+    with conn.cursor() as cur:
         cur.execute(sql(FILE, "meter_areas"), (missing,))
-        found = cur.fetchall()
-        if len(cache) + len(found) > AREA_CACHE_METERS:
-            cache.clear()
-        cache.update(found)
-    return {m: a for m in meters if (a := cache.get(m)) is not None}
+        found: dict[str, str | None] = dict(cur.fetchall())
+    if len(cache) + len(missing) > AREA_CACHE_METERS:
+        cache.clear()
+    cache.update((m, found.get(m)) for m in missing)
 
 
-def _check(conn: psycopg.Connection, batch_id: int, chunk: Chunk,
-           cache: dict[str, str]) -> ChunkResult:
-    """Reject the chunk's unknown meters and decide whether it can be copied straight in.
+def _check(chunk: Chunk, cache: dict[str, str | None]) -> ChunkResult:
+    """Reject the chunk's unknown meters and sum its time spans by area (no database work).
 
-    Runs in the calling thread while the worker is idle: the worker shares the interpreter
-    lock with the parser, and every wait for it on a round trip costs a switch interval.
+    ``cache`` must already hold the area of every registered meter of the chunk.
     """
     result = ChunkResult()
-    with conn.cursor() as cur:
-        areas = _meter_areas(cur, chunk.spans, cache)
-        size = chunk.size
-        if len(areas) < len(chunk.spans):
-            result.unknown = _drop_unknown(chunk, set(chunk.spans) - areas.keys())
-        result.known = size - len(result.unknown)
-        if chunk.exotic or not chunk.count:
-            return result
-        spans: dict[str, list[datetime]] = {}
-        for meter_id, (first, last) in chunk.spans.items():
-            span = spans.get(areas[meter_id])
-            if span is None:
-                spans[areas[meter_id]] = [first, last]
-            else:
-                span[0], span[1] = min(span[0], first), max(span[1], last)
-        lo = min(s[0] for s in spans.values()).replace(tzinfo=_CST)
-        hi = max(s[1] for s in spans.values()).replace(tzinfo=_CST)
-        cur.execute(sql(FILE, "stored_in_range"), {"lo": lo, "hi": hi, "batch_id": batch_id})
-        row = cur.fetchone()
-    if row is not None and not row[0]:
-        result.spans = {a: (s[0].replace(tzinfo=_CST), s[1].replace(tzinfo=_CST))
-                        for a, s in spans.items()}
+    areas = {m: a for m in chunk.spans if (a := cache.get(m)) is not None}
+    size = chunk.size
+    if len(areas) < len(chunk.spans):
+        result.unknown = _drop_unknown(chunk, set(chunk.spans) - areas.keys())
+    result.known = size - len(result.unknown)
+    if chunk.exotic or not chunk.count:
+        return result
+    spans: dict[str, list[datetime]] = {}
+    for meter_id, (first, last) in chunk.spans.items():
+        span = spans.get(areas[meter_id])
+        if span is None:
+            spans[areas[meter_id]] = [first, last]
+        else:
+            span[0], span[1] = min(span[0], first), max(span[1], last)
+    result.spans = {a: (s[0].replace(tzinfo=_CST), s[1].replace(tzinfo=_CST))
+                    for a, s in spans.items()}
     return result
 
 
-def _write(conn: psycopg.Connection, batch_id: int, chunk: Chunk, fresh: bool) -> tuple[bool, int]:
+def _write(conn: psycopg.Connection, batch_id: int, chunk: Chunk,
+           spans: dict[str, tuple[datetime, datetime]] | None) -> tuple[bool, int]:
     """Insert the chunk's events not stored yet; (whether COPY went straight in, number inserted).
 
-    Runs in the worker thread. ``fresh`` when no stored event falls in the chunk's time range:
-    then the chunk can only collide with itself (a repeat spelled differently) or a concurrent
-    ingest, and it is copied straight into ``meter_event`` under a savepoint. A unique
+    Runs in the worker thread, so that Python parses and checks the next chunk meanwhile.
+    ``spans`` are the chunk's areas and time ranges (None for a chunk that must take staging).
+    When no stored event falls in the chunk's time range, the chunk can only collide with
+    itself (a repeat spelled differently) or a concurrent ingest: it is copied straight into
+    ``meter_event`` under a savepoint and its areas are logged from ``spans``. A unique
     violation rolls back to the savepoint and the chunk goes through staging and
     ``ON CONFLICT``, which keeps the first copy and logs the touched areas itself.
     """
     started = time.perf_counter()
     data = chunk.data
     with conn.cursor() as cur:
-        if fresh:
+        fresh = False
+        if spans:
+            lo = min(first for first, _ in spans.values())
+            hi = max(last for _, last in spans.values())
+            cur.execute(sql(FILE, "stored_in_range"), {"lo": lo, "hi": hi, "batch_id": batch_id})
+            row = cur.fetchone()
+            fresh = row is not None and not row[0]
+        if fresh and spans:
             cur.execute("SAVEPOINT ingest_merge_fresh")
             try:
                 with cur.copy(sql(FILE, "copy_fresh")) as copy:
@@ -311,6 +315,9 @@ def _write(conn: psycopg.Connection, batch_id: int, chunk: Chunk, fresh: bool) -
                 cur.execute("ROLLBACK TO SAVEPOINT ingest_merge_fresh")
             else:
                 cur.execute("RELEASE SAVEPOINT ingest_merge_fresh")
+                with cur.copy(sql(FILE, "copy_change")) as copy:
+                    for area_id, (first, last) in spans.items():
+                        copy.write_row((batch_id, "meter-events", "area", area_id, first, last))
                 log.debug("chunk of %d rows copied in %.2f s", chunk.count,
                           time.perf_counter() - started)
                 return True, chunk.count
@@ -324,14 +331,10 @@ def _write(conn: psycopg.Connection, batch_id: int, chunk: Chunk, fresh: bool) -
     return False, int(row[0])
 
 
-def _finish(conn: psycopg.Connection, batch_id: int, acct: Accounting, size: int,
-            result: ChunkResult, written: Future[tuple[bool, int]]) -> None:
-    """Wait for a chunk's write, log the areas of a chunk copied straight in, count it."""
-    copied, result.inserted = written.result()
-    if copied and result.spans:
-        with conn.cursor() as cur, cur.copy(sql(FILE, "copy_change")) as copy:
-            for area_id, (first, last) in result.spans.items():
-                copy.write_row((batch_id, "meter-events", "area", area_id, first, last))
+def _finish(acct: Accounting, size: int, result: ChunkResult,
+            written: Future[tuple[bool, int]]) -> None:
+    """Wait for a chunk's write and count it."""
+    _, result.inserted = written.result()
     _apply(acct, size, result)
 
 
@@ -380,22 +383,28 @@ def ingest_meter_events(*, conn: psycopg.Connection, batch_id: int, rows: Iterat
     with conn.cursor() as cur:
         cur.execute(sql(FILE, "staging"))
     pending: tuple[int, ChunkResult, Future[tuple[bool, int]]] | None = None
-    cache: dict[str, str] = {}
+    cache: dict[str, str | None] = {}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-copy") as pool, \
             _short_switch_interval():
         try:
             for chunk in _chunks(rows, acct, chunk_rows, batch_id):
+                missing = _missing(chunk.spans, cache)
+                if missing:
+                    if pending is not None:       # the connection is the worker's until then
+                        _finish(acct, *pending)
+                        pending = None
+                    _read_areas(conn, missing, cache)
+                size, result = chunk.size, _check(chunk, cache)
                 if pending is not None:
-                    _finish(conn, batch_id, acct, *pending)
+                    _finish(acct, *pending)
                     pending = None
-                size, result = chunk.size, _check(conn, batch_id, chunk, cache)
                 if chunk.count:
-                    written = pool.submit(_write, conn, batch_id, chunk, result.spans is not None)
+                    written = pool.submit(_write, conn, batch_id, chunk, result.spans)
                     pending = (size, result, written)
                 else:
                     _apply(acct, size, result)
             if pending is not None:
-                _finish(conn, batch_id, acct, *pending)
+                _finish(acct, *pending)
                 pending = None
         finally:
             if pending is not None:

@@ -113,7 +113,10 @@ def test_chunk_overlapping_stored_events_counts_like_staging(grid: Session) -> N
     assert changes(grid) == [("A1", datetime(2026, 5, 31, 23, 0, tzinfo=UTC), at(1)), ("A1", at(0), at(0))]
 
 
-def test_many_small_chunks_with_unknown_meters_and_repeats(grid: Session) -> None:
+@pytest.mark.parametrize("cache_meters", [2, 1000])  # the per-ingest meter cache overflows or not
+def test_many_small_chunks_with_unknown_meters_and_repeats(grid: Session, cache_meters: int,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ingest.meter_events.AREA_CACHE_METERS", cache_meters)
     rows: list[tuple[int, dict[str, str | None]]] = []
     for i in range(40):
         meter = "GHOST" if i % 9 == 0 else f"A{1 + i % 2}-m{i % 2}"
@@ -127,6 +130,7 @@ def test_many_small_chunks_with_unknown_meters_and_repeats(grid: Session) -> Non
     ingest_meter_events(conn=conn, batch_id=batch, rows=from_rows(iter(rows)), acct=acct, chunk_rows=3)
     keys = {(r[1]["meter_id"], r[1]["time"]) for r in rows if r[1]["meter_id"] != "GHOST"}
     assert acct.rejected == 5
+    assert [r.line for r in acct.rejects] == [2, 11, 20, 29, 38]
     assert acct.accepted == len(keys) == len(stored(grid))
     assert acct.accepted + acct.duplicates + acct.rejected == 40
 
