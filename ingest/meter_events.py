@@ -52,6 +52,14 @@ def copy_time_and_instant(value: str) -> tuple[str, datetime | None]:
     instants of one fixed offset compare cheaply (aware ones with different ``tzinfo`` objects
     do not). The instant is None when Python cannot represent it in UTC+08:00.
     """
+    # The two spellings a meter head-end writes, checked by position: with +08:00, and naive
+    # (Asia/Shanghai, UTC+08:00 since 1992). fromisoformat checks the digits and the ranges.
+    n = len(value)
+    if ((n == 25 and value[19:] == "+08:00") or (n == 19 and value[:4] >= "1992")) \
+            and value[10] in "T " and value[4] == "-" and value[7] == "-" \
+            and value[13] == ":" and value[16] == ":":
+        wall = datetime.fromisoformat(value[:19])
+        return (value if n == 25 else value + "+08:00"), wall
     m = _PLAIN.fullmatch(value)
     if m is not None:
         offset = m.group(2)
