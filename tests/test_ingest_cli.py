@@ -130,3 +130,28 @@ def test_not_utf8_in_the_middle_of_a_file_stores_nothing(cli, tmp_path: Path) ->
     assert result.exit_code == 1 and "UTF-8" in result.output
     assert query(cli.url, "SELECT count(*) FROM meter_event") == [(0,)]
     assert query(cli.url, "SELECT count(*) FROM ingest_batch") == [(0,)]
+
+
+def test_a_failed_refresh_keeps_the_batch_and_warns(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The batch is committed before the refresh: if the refresh fails the rows stay stored, the
+    command says so, and the next refresh (monitor run) folds them in."""
+    seed(cli.url)
+    f = tmp_path / "events.csv"
+    f.write_text("meter_id,time,kind\nA1-m0,2026-05-01 08:00,off\nA1-m1,2026-05-01 08:01,off\n"
+                 "A1-m1,2026-05-01 08:30,on\nA1-m0,2026-05-01 09:00,on\n", encoding="utf-8")
+    eng = create_engine(cli.url, poolclass=pool.NullPool)
+    with eng.begin() as c:                      # a real failure: a table the refresh writes is gone
+        c.execute(text("ALTER TABLE area_meter_off_span RENAME TO spans_away"))
+    result = cli("ingest", "meter-events", str(f))
+    assert result.exit_code == 0, result.output
+    assert "4 accepted" in result.output
+    assert "inferred interruptions were not refreshed" in result.output
+    assert "Traceback" not in result.output
+    assert query(cli.url, "SELECT count(*) FROM meter_event") == [(4,)]
+    assert query(cli.url, "SELECT count(*) FROM ingest_change WHERE refreshed_at IS NULL") == [(1,)]
+    with eng.begin() as c:
+        c.execute(text("ALTER TABLE spans_away RENAME TO area_meter_off_span"))
+    eng.dispose()
+    assert cli("monitor", "run", "--format", "json").exit_code == 0
+    assert query(cli.url, "SELECT start_time, end_time FROM inferred_interruption") == [
+        (datetime(2026, 5, 1, 0, 0, tzinfo=UTC), datetime(2026, 5, 1, 1, 0, tzinfo=UTC))]  # 1 of 2 off

@@ -133,7 +133,7 @@ def _ingest(session: Session, settings: Settings, kind: str, body: IO[bytes], fm
     session.commit()
     bind = session.get_bind()
     assert isinstance(bind, Engine)
-    interruptions.refresh_committed(engine=bind, settings=settings)
+    interruptions.refresh_after_ingest(engine=bind, settings=settings)  # a failure is logged
     accounting: dict[str, Any] = result.accounting.as_dict()
     return accounting
 

@@ -45,8 +45,10 @@ def _run(kind: str, file: Path, fmt: str, input_fmt: str | None, out: Path | Non
         result = service.ingest(session=s, kind=kind, source=file, name=str(file), fmt=input_fmt)
     # The batch is committed; its change log drives the refresh (split over connections when
     # large). Should the refresh fail, the changes stay pending for the next one.
-    interruptions.refresh_committed(engine=engine(), settings=settings())
     acct = result.accounting
+    warning = interruptions.refresh_after_ingest(engine=engine(), settings=settings())
+    if warning:
+        acct.warnings.append(warning)
     emit_object(acct.as_dict(), fmt, out, _text(kind, result.batch_id, acct))
     if acct.rejected:
         raise click.exceptions.Exit(3)

@@ -7,6 +7,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.db import session_scope
@@ -15,7 +16,7 @@ from core.sqlfiles import statements
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BUCKETS", "PARALLEL_MIN_AREAS", "refresh", "refresh_committed"]
+__all__ = ["BUCKETS", "PARALLEL_MIN_AREAS", "refresh", "refresh_after_ingest", "refresh_committed"]
 
 BUCKETS = 8
 """Areas fall into this many buckets by a hash of ``area_id``, each with its own advisory lock.
@@ -72,6 +73,23 @@ def refresh_committed(*, engine: Engine, settings: Settings, full: bool = False,
     with ThreadPoolExecutor(max_workers=n, thread_name_prefix="refresh") as pool:
         futures = [pool.submit(run, share) for share in shares]
         return sum(f.result() for f in futures)
+
+
+def refresh_after_ingest(*, engine: Engine, settings: Settings) -> str | None:
+    """``refresh_committed`` for a batch that has just been committed; a warning if it failed.
+
+    The batch is stored whatever happens here and its changes stay pending until a refresh
+    succeeds (the next ingest or ``gridwatch monitor run``), so a failure is reported as a
+    warning next to the accounting, not as a failed ingest.
+    """
+    try:
+        refresh_committed(engine=engine, settings=settings)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        log.warning("inferred interruptions not refreshed after ingest: %s", reason)
+        return (f"the rows are stored, but inferred interruptions were not refreshed ({reason}); "
+                "'gridwatch monitor run' folds them in")
+    return None
 
 
 def _refresh(session: Session, settings: Settings, full: bool, buckets: list[int]) -> int:
