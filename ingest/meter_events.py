@@ -293,8 +293,8 @@ def _check(chunk: Chunk, cache: dict[str, str | None]) -> ChunkResult:
 
 
 def _write(conn: psycopg.Connection, batch_id: int, chunk: Chunk,
-           spans: dict[str, tuple[datetime, datetime]] | None) -> tuple[bool, int]:
-    """Insert the chunk's events not stored yet; (whether COPY went straight in, number inserted).
+           spans: dict[str, tuple[datetime, datetime]] | None) -> int:
+    """Insert the chunk's events not stored yet; the number inserted.
 
     Runs in the worker thread, so that Python parses and checks the next chunk meanwhile.
     ``spans`` are the chunk's areas and time ranges (None for a chunk that must take staging).
@@ -328,7 +328,7 @@ def _write(conn: psycopg.Connection, batch_id: int, chunk: Chunk,
                         copy.write_row((batch_id, "meter-events", "area", area_id, first, last))
                 log.debug("chunk of %d rows copied in %.2f s", chunk.count,
                           time.perf_counter() - started)
-                return True, chunk.count
+                return chunk.count
         cur.execute(sql(FILE, "truncate"))
         with cur.copy(sql(FILE, "copy")) as copy:
             copy.write(data)
@@ -336,13 +336,13 @@ def _write(conn: psycopg.Connection, batch_id: int, chunk: Chunk,
         row = cur.fetchone()
     assert row is not None
     log.debug("chunk of %d rows merged in %.2f s", chunk.count, time.perf_counter() - started)
-    return False, int(row[0])
+    return int(row[0])
 
 
 def _finish(acct: Accounting, size: int, result: ChunkResult,
-            written: Future[tuple[bool, int]]) -> None:
+            written: Future[int]) -> None:
     """Wait for a chunk's write and count it."""
-    _, result.inserted = written.result()
+    result.inserted = written.result()
     _apply(acct, size, result)
 
 
@@ -390,7 +390,7 @@ def ingest_meter_events(*, conn: psycopg.Connection, batch_id: int, rows: Iterat
     """Stream, validate and merge meter events (Python parses the next chunk while one is written)."""
     with conn.cursor() as cur:
         cur.execute(sql(FILE, "staging"))
-    pending: tuple[int, ChunkResult, Future[tuple[bool, int]]] | None = None
+    pending: tuple[int, ChunkResult, Future[int]] | None = None
     cache: dict[str, str | None] = {}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-copy") as pool, \
             _short_switch_interval():
