@@ -175,6 +175,15 @@ def load_demo(
     return loaded
 
 
+LOADED_TABLES = (
+    "admin_division", "admin_piece", "feeder", "area", "meter", "overlay_feature",
+    "overlay_piece", "overlay_union_piece", "asset_tag", "asset_region", "outage_record",
+    "maintenance_work", "meter_event", "ingest_change", "inferred_interruption",
+    "area_meter_off_span",
+)
+"""The tables a demo load fills (analyzed before the first monitoring run)."""
+
+
 def _accepted(acct: Any) -> int:
     if acct.rejected:
         first = acct.rejects[0]
@@ -183,4 +192,4 @@ def _accepted(acct: Any) -> int:
     return int(acct.accepted + acct.updated + acct.duplicates)
 
 
-__all__ = ["SCALES", "default_anchor", "generate", "load_demo"]
+__all__ = ["LOADED_TABLES", "SCALES", "default_anchor", "generate", "load_demo"]
