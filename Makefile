@@ -32,8 +32,8 @@ run: db
 	@echo
 	@echo "gridwatch: a planner key for this machine (store it; only its hash is kept):"
 	@$(GW) keys create --role planner --name "make run"
-	@echo "gridwatch: open http://127.0.0.1:8000/login, paste the key, and the map opens at /maps/"
-	@echo "gridwatch: API example: curl -H 'Authorization: Bearer KEY' http://127.0.0.1:8000/api/v1/reports/frequent-outages"
+	@echo "gridwatch: open http://127.0.0.1:$${GRIDWATCH_PORT:-8000}/login, paste the key, and the map opens at /maps/"
+	@echo "gridwatch: API example: curl -H 'Authorization: Bearer KEY' http://127.0.0.1:$${GRIDWATCH_PORT:-8000}/api/v1/reports/frequent-outages"
 	$(GW) serve
 
 lint: venv
