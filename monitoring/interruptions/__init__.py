@@ -27,6 +27,7 @@ disjoint buckets run side by side and overlapping ones wait for each other witho
 PARALLEL_MIN_AREAS = 64
 """``refresh_committed`` splits the work over several connections from this many areas."""
 MAX_WORKERS = 4
+"""The most connections ``refresh_committed`` uses when no number is configured."""
 
 
 def _sql() -> dict[str, str]:
@@ -52,7 +53,8 @@ def refresh_committed(*, engine: Engine, settings: Settings, full: bool = False,
     over ``workers`` connections (default ``settings.refresh_workers``, else one per CPU, at
     most 4), each committing its own share: the recompute is CPU-bound in PostgreSQL, so two
     cores halve it. If one share fails, the others are still committed and the failed share's
-    changes stay pending for the next refresh. Returns the areas refreshed.
+    changes stay pending for the next refresh (a failed ``full`` share has to be run again).
+    Returns the areas refreshed.
     """
     n = workers or settings.refresh_workers or min(os.cpu_count() or 1, MAX_WORKERS)
     n = max(1, min(n, BUCKETS))
