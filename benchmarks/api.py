@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from api.keys import create_key  # noqa: E402
+from benchmarks.scratch import create, drop, libpq, url_of  # noqa: E402
 from core.settings import Settings, get_settings  # noqa: E402
 from spatial.features import tile_params  # noqa: E402
 
@@ -41,29 +42,11 @@ DB = "gw_bench_api"
 WEST, SOUTH, EAST, NORTH = 103.6, 24.6, 109.6, 29.2
 
 
-def _url(base: Settings, name: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(base.sqlalchemy_url()).set(database=name).render_as_string(hide_password=False)
-
-
-def create_database(base: Settings) -> str:
-    admin = _url(base, "postgres").replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB}"')
-    url = _url(base, DB)
-    import migrations
-
-    migrations.upgrade(url)
-    return url
-
-
 def existing_database(base: Settings, n_areas: int) -> str | None:
     """The kept benchmark database when it exists with ``n_areas`` areas, else None."""
-    url = _url(base, DB)
+    url = url_of(base.sqlalchemy_url(), DB)
     try:
-        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        with psycopg.connect(libpq(url)) as conn:
             row = conn.execute("SELECT count(*) FROM area").fetchone()
     except psycopg.Error:
         return None
@@ -355,7 +338,7 @@ def main() -> None:
     t = time.perf_counter()
     url = existing_database(base, a.areas) if a.reuse else None
     if url is None:
-        url = create_database(base)
+        url = create(base.sqlalchemy_url(), DB, replace=True)
         synthesise(url, a.areas)
     a.keep = a.keep or a.reuse
     setup = time.perf_counter() - t
@@ -432,9 +415,7 @@ def main() -> None:
         )
     print("cold tile overhead (HTTP / bare query): " + "; ".join(ratios))
     if not a.keep:
-        admin = _url(base, "postgres").replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        drop(url)
 
 
 if __name__ == "__main__":

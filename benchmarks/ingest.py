@@ -26,10 +26,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from sqlalchemy.engine import make_url
 
-# This file is named ingest.py: keep its folder off the path so `import ingest` is the package.
+# This file is named ingest.py: keep its folder off the path so `import ingest` is the package,
+# and put the repository root on it for `benchmarks.scratch`.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.scratch import create, drop, libpq, server  # noqa: E402
 
 AREAS, METERS_PER_AREA, FEEDERS = 500, 40, 50
 RAW_TABLE = """
@@ -40,32 +43,6 @@ SELECT create_hypertable('raw_meter_event', 'time', chunk_time_interval => inter
                          if_not_exists => true);
 CREATE UNIQUE INDEX IF NOT EXISTS raw_meter_event_key ON raw_meter_event (meter_id, time, kind);
 """
-
-
-def libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def create_db() -> str:
-    from core import embedded
-    from core.settings import Settings
-
-    settings = Settings()
-    if settings.embedded:
-        embedded.start(settings)
-    base = settings.sqlalchemy_url()
-    name = f"gw_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(libpq(make_url(base).set(database="postgres").render_as_string(False)),
-                         autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return make_url(base).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_db(url: str) -> None:
-    name = make_url(url).database
-    admin = libpq(make_url(url).set(database="postgres").render_as_string(False))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def load_registry(url: str) -> None:
@@ -187,11 +164,8 @@ def main() -> None:
         print(json.dumps(res))
         return
 
-    url = create_db()
+    url = create(server().sqlalchemy_url(), f"gw_bench_{uuid.uuid4().hex[:8]}")
     try:
-        import migrations
-
-        migrations.upgrade(url)
         load_registry(url)
         rows = []
         with tempfile.TemporaryDirectory(prefix="gw-bench-") as tmp:
@@ -222,7 +196,7 @@ def main() -> None:
                   f"{raw['maxrss_mb']:>10.0f} {ing['maxrss_mb']:>13.0f}")
     finally:
         if not args.keep_db:
-            drop_db(url)
+            drop(url)
 
 
 if __name__ == "__main__":

@@ -31,16 +31,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import migrations  # noqa: E402
-from core import embedded  # noqa: E402
+from benchmarks.scratch import create, drop, server  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from tests.test_maps_browser import CHROMIUM, CHROMIUM_ARGS, start_server  # noqa: E402
 
@@ -54,19 +51,6 @@ RENDERED_JS = """() => new Promise(resolve => {
   };
   check();
 })"""
-
-
-def _server() -> Settings:
-    if os.environ.get("GRIDWATCH_DATABASE_URL"):
-        return Settings()
-    s = Settings()
-    embedded.start(s)
-    return s
-
-
-def _admin(url: str) -> psycopg.Connection:
-    libpq = make_url(url).set(database="postgres").render_as_string(hide_password=False)
-    return psycopg.connect(libpq.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
 
 
 def _run_all(url: str, settings: Settings) -> str:
@@ -120,7 +104,7 @@ def load_province(url: str, settings: Settings, seed: int) -> str:
     from spatial.crs import GCJ02
     from spatial.demo import generate
 
-    out_dir = Path(_server().data_dir) / "demo" / f"province-{seed}-bench"
+    out_dir = Path(server().data_dir) / "demo" / f"province-{seed}-bench"
     cached = out_dir / "manifest.json"
     if cached.exists():
         import json
@@ -190,15 +174,12 @@ def measure(base: str, key: str, runs: int, shots: Path | None, scale: str) -> d
             "outside_requests": len(outside)}
 
 
-def run_scale(scale: str, args: argparse.Namespace, server: Settings) -> dict[str, Any]:
-    base_url = server.sqlalchemy_url()
+def run_scale(scale: str, args: argparse.Namespace, base: Settings) -> dict[str, Any]:
+    base_url = base.sqlalchemy_url()
     name = f"gw_bench_maps_{scale}_{uuid.uuid4().hex[:6]}"
-    with _admin(base_url) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    url = create(base_url, name)
     try:
-        migrations.upgrade(url)
-        settings = Settings(database_url=url, data_dir=server.data_dir)
+        settings = Settings(database_url=url, data_dir=base.data_dir)
         started = time.perf_counter()
         what = load_county(url, settings) if scale == "county" else load_province(url, settings, args.seed)
         load_s = time.perf_counter() - started
@@ -221,10 +202,7 @@ def run_scale(scale: str, args: argparse.Namespace, server: Settings) -> dict[st
         return result
     finally:
         if not args.keep:
-            from core.db import dispose_engines
-            dispose_engines()
-            with _admin(base_url) as c:
-                c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop(url)
         else:
             print(f"kept database {name}")
 
@@ -239,9 +217,9 @@ def main() -> None:
     args = parser.parse_args()
     if not CHROMIUM.exists():
         sys.exit(f"{CHROMIUM} is missing: run scripts/install-browser.sh")
-    server = _server()
+    base = server()
     scales = ["county", "province"] if args.scale == "both" else [args.scale]
-    results = [run_scale(s, args, server) for s in scales]
+    results = [run_scale(s, args, base) for s in scales]
     print(f"benchmark: planners' overview /maps/ in headless Chromium ({platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, {args.runs} runs each, 1400x900)")
     print(f"{'scale':9} {'areas':>8} {'feeders':>8} {'alerts':>7} {'mode':>7} {'HTML MB':>8} "

@@ -22,42 +22,14 @@ from pathlib import Path
 
 import psycopg
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.scratch import create, drop, libpq, server  # noqa: E402
+
 CAUSES = ["fault"] * 50 + ["planned"] * 20 + ["unknown"] * 5 + ["weather"] * 10 + \
     ["external"] * 10 + ["customer"] * 5
-
-
-def libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def create_db() -> str:
-    import migrations
-    from core import embedded
-    from core.settings import Settings
-
-    settings = Settings()
-    if settings.embedded:
-        embedded.start(settings)
-    base = settings.sqlalchemy_url()
-    name = f"gw_bench_reports_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(libpq(make_url(base).set(database="postgres").render_as_string(False)),
-                         autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    migrations.upgrade(url)
-    return url
-
-
-def drop_db(url: str) -> None:
-    name = make_url(url).database
-    admin = libpq(make_url(url).set(database="postgres").render_as_string(False))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def square(lon: float, lat: float, size: float) -> str:
@@ -140,7 +112,7 @@ def main() -> None:
     from core.settings import Settings
     from monitoring.reports import reliability, remediation
 
-    url = create_db()
+    url = create(server().sqlalchemy_url(), f"gw_bench_reports_{uuid.uuid4().hex[:6]}")
     try:
         t0 = time.perf_counter()
         load(url, args.areas, args.feeders, args.outages)
@@ -173,7 +145,7 @@ def main() -> None:
             print(f"{name:<58}{secs:>9.2f}  {note}")
     finally:
         if not args.keep_db:
-            drop_db(url)
+            drop(url)
 
 
 if __name__ == "__main__":

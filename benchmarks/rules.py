@@ -19,13 +19,11 @@ import numpy as np
 import pandas as pd
 import psycopg
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import migrations  # noqa: E402
-from core import embedded  # noqa: E402
+from benchmarks.scratch import create, drop, server  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from monitoring.rules.frequent_outage import evaluate  # noqa: E402
 from monitoring.rules.status import refresh_status  # noqa: E402
@@ -35,15 +33,6 @@ T = datetime(2026, 10, 31, 16, 0, tzinfo=UTC)
 SPAN = timedelta(days=425)  # 14 months
 CAUSES = np.array(["fault", "planned", "weather", "external", "customer", "unknown"])
 CAUSE_P = [0.6, 0.15, 0.1, 0.05, 0.05, 0.05]
-
-
-def _server() -> Settings:
-    url = os.environ.get("GRIDWATCH_DATABASE_URL")
-    if url:
-        return Settings(database_url=url)
-    s = Settings(data_dir=Path(os.environ.get("GRIDWATCH_DATA_DIR", ".gridwatch")))
-    embedded.start(s)
-    return s
 
 
 def _copy(conn: psycopg.Connection, sql: str, lines: list[str]) -> None:
@@ -191,16 +180,10 @@ def main() -> None:
     ap.add_argument("--interruptions", type=int, default=1_000_000)
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = ap.parse_args()
-    server = _server()
-    admin_url = make_url(server.sqlalchemy_url()).set(database="postgres")
-    admin = psycopg.connect(admin_url.render_as_string(hide_password=False).replace(
-        "postgresql+psycopg://", "postgresql://"), autocommit=True)
-    admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-    admin.execute(f'CREATE DATABASE "{DB}"')
-    url = make_url(server.sqlalchemy_url()).set(database=DB).render_as_string(hide_password=False)
+    base = server()
+    url = create(base.sqlalchemy_url(), DB, replace=True)
     settings = Settings(database_url=url)
     try:
-        migrations.upgrade(url)
         t0 = time.perf_counter()
         with psycopg.connect(settings.libpq_url()) as conn:
             counts = build(conn, args.areas, args.feeders, args.interruptions)
@@ -236,7 +219,7 @@ def main() -> None:
         inc_agree = stored == check
         statuses = pd.Series([v[2] for v in sql_result.values()]).value_counts().to_dict()
         print(f"conditions: {platform.node()} {os.cpu_count()} cpu, python "
-              f"{platform.python_version()}, PostgreSQL server {server.sqlalchemy_url().split('@')[-1]}")
+              f"{platform.python_version()}, PostgreSQL server {base.sqlalchemy_url().split('@')[-1]}")
         print(f"province: {args.areas} areas, {args.feeders} feeders, records {counts}, "
               f"14 months ending {T.isoformat()} (built in {t_build:.1f}s)")
         print(f"statuses at T: {statuses}")
@@ -255,8 +238,7 @@ def main() -> None:
             print("differences:", [(k, sql_result[k], ref.get(k)) for k in diff])
     finally:
         if not args.keep:
-            admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        admin.close()
+            drop(url)
 
 
 if __name__ == "__main__":

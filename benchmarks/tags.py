@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 import uuid
 from datetime import datetime
@@ -21,28 +22,19 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import psycopg
 import shapely
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-import migrations
-from core import embedded
-from core.settings import Settings
-from spatial import loaders, tags
-from spatial.demo import generate
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.scratch import create, drop, server  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from spatial import loaders, tags  # noqa: E402
+from spatial.demo import generate  # noqa: E402
 
 ALBERS_CHINA = "+proj=aea +lat_0=0 +lon_0=105 +lat_1=25 +lat_2=47 +ellps=WGS84 +units=m +no_defs"
 ANCHOR = datetime.fromisoformat("2026-11-01T00:00:00+08:00")
-
-
-def _server() -> Settings:
-    if os.environ.get("GRIDWATCH_DATABASE_URL"):
-        return Settings()
-    s = Settings()
-    embedded.start(s)
-    return s
 
 
 def reference(engine, min_share: float) -> tuple[float, pd.DataFrame, pd.DataFrame]:  # type: ignore[no-untyped-def]
@@ -97,17 +89,11 @@ def main() -> None:
         generate(out_dir=Path(Settings().data_dir) / "demo" / f"province-{args.seed}-bench",
                  scale="province", seed=args.seed, anchor=ANCHOR)
         return
-    server = _server()
-    base = server.sqlalchemy_url()
-    name = f"gw_bench_tags_{uuid.uuid4().hex[:8]}"
-    admin_url = make_url(base).set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin_url.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    settings = Settings(database_url=url, data_dir=server.data_dir)
+    base = server()
+    url = create(base.sqlalchemy_url(), f"gw_bench_tags_{uuid.uuid4().hex[:8]}")
+    settings = Settings(database_url=url, data_dir=base.data_dir)
     try:
-        migrations.upgrade(url)
-        out_dir = Path(server.data_dir) / "demo" / f"province-{args.seed}-bench"
+        out_dir = Path(base.data_dir) / "demo" / f"province-{args.seed}-bench"
         t = time.perf_counter()
         cached = out_dir / "manifest.json"
         if cached.exists() and json.loads(cached.read_text())["anchor"] == ANCHOR.isoformat():
@@ -169,11 +155,7 @@ def main() -> None:
               f"(asset, layer) pairs; same county for {agree:.2%} of assets")
     finally:
         if not args.keep:
-            from core.db import dispose_engines
-
-            dispose_engines()
-            with psycopg.connect(admin_url.replace("+psycopg", ""), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop(url)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,61 @@
+"""Scratch databases for the benchmarks: each run creates, migrates and drops its own.
+
+Imported by the benchmark scripts as ``benchmarks.scratch`` (they put the repository root on
+``sys.path``).
+"""
+
+from __future__ import annotations
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from core import embedded
+from core.settings import Settings
+
+
+def server() -> Settings:
+    """The configured server; the embedded cluster is started when it is the one configured."""
+    settings = Settings()
+    if settings.embedded:
+        embedded.start(settings)
+    return settings
+
+
+def url_of(base_url: str, name: str) -> str:
+    """``base_url`` with its database replaced by ``name`` (SQLAlchemy form, password kept)."""
+    return make_url(base_url).set(database=name).render_as_string(hide_password=False)
+
+
+def libpq(url: str) -> str:
+    """A SQLAlchemy ``postgresql+psycopg://`` URL in the form psycopg.connect takes."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _admin(url: str) -> psycopg.Connection:
+    return psycopg.connect(libpq(url_of(url, "postgres")), autocommit=True)
+
+
+def create(base_url: str, name: str, *, replace: bool = False, migrate: bool = True) -> str:
+    """Create the database ``name`` on ``base_url``'s server and return its URL.
+
+    ``replace`` drops a database of that name first; ``migrate`` applies the migrations.
+    """
+    with _admin(base_url) as conn:
+        if replace:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = url_of(base_url, name)
+    if migrate:
+        import migrations
+
+        migrations.upgrade(url)
+    return url
+
+
+def drop(url: str) -> None:
+    """Drop the database of ``url`` (closing gridwatch's cached engines first)."""
+    from core.db import dispose_engines
+
+    dispose_engines()
+    with _admin(url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
