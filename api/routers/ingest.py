@@ -9,7 +9,6 @@ from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -131,9 +130,8 @@ def _json_array_to_lines(body: IO[bytes]) -> IO[bytes]:
 def _ingest(session: Session, settings: Settings, kind: str, body: IO[bytes], fmt: str) -> dict[str, Any]:
     result = service.ingest(session=session, kind=KINDS[kind], source=body, name="body", fmt=fmt)
     session.commit()
-    bind = session.get_bind()
-    assert isinstance(bind, Engine)
-    interruptions.refresh_after_ingest(engine=bind, settings=settings)  # a failure is logged
+    # A failure is logged; the batch stays committed and its changes pending.
+    interruptions.refresh_after_ingest(engine=session.get_bind().engine, settings=settings)
     accounting: dict[str, Any] = result.accounting.as_dict()
     return accounting
 

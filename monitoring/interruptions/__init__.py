@@ -58,9 +58,11 @@ def refresh_committed(*, engine: Engine, settings: Settings, full: bool = False,
     """
     n = workers or settings.refresh_workers or min(os.cpu_count() or 1, MAX_WORKERS)
     n = max(1, min(n, BUCKETS))
-    if n > 1 and not full:
+    if not full:
         with engine.connect() as conn:
             pending = int(conn.execute(text(_sql()["pending_count"])).scalar_one())
+        if not pending:       # e.g. after outage records or works, which need no refresh
+            return 0
         if pending < PARALLEL_MIN_AREAS:
             n = 1
     if n == 1:
