@@ -32,18 +32,29 @@ def libpq(url: str) -> str:
 
 
 def _admin(url: str) -> psycopg.Connection:
-    return psycopg.connect(libpq(url_of(url, "postgres")), autocommit=True)
+    return psycopg.connect(_admin_conninfo(url), autocommit=True)
+
+
+def _admin_conninfo(url: str) -> str:
+    """A superuser's connection to ``url``'s server (the embedded admin when it is embedded)."""
+    settings = Settings()
+    if settings.embedded:
+        return embedded.admin_url(settings)
+    return libpq(url_of(url, "postgres"))
 
 
 def create(base_url: str, name: str, *, replace: bool = False, migrate: bool = True) -> str:
     """Create the database ``name`` on ``base_url``'s server and return its URL.
 
-    ``replace`` drops a database of that name first; ``migrate`` applies the migrations.
+    ``replace`` drops a database of that name first; ``migrate`` applies the migrations (run
+    by the service role, which owns the database).
     """
-    with _admin(base_url) as conn:
-        if replace:
+    if replace:
+        with _admin(base_url) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    settings = Settings()
+    owner = settings.db_user if settings.embedded else None
+    embedded.provision(_admin_conninfo(base_url), name=name, owner=owner)
     url = url_of(base_url, name)
     if migrate:
         import migrations

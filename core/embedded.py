@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import pwd
+import secrets
 import shutil
 import stat
 import subprocess
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from core.errors import DatabaseError
 from core.settings import Settings
@@ -23,6 +26,8 @@ log = logging.getLogger(__name__)
 
 CONF_MARK = "# --- gridwatch embedded settings ---"
 RELOCATED_ROOT = Path("/var/lib/gridwatch")
+ADMIN_ROLE = "gridwatch_admin"
+HBA_MARK = "# gridwatch: password authentication (scram-sha-256) only"
 
 
 @dataclass(frozen=True)
@@ -148,8 +153,65 @@ def _check_reachable(c: Cluster) -> None:
         )
 
 
+def _secret(settings: Settings, role: str, *, create: bool) -> str:
+    """The password of ``role``, from its 0600 file; generated (once) when ``create``."""
+    path = settings.secret_file(role)
+    try:
+        value = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        value = ""
+    except PermissionError:
+        raise DatabaseError(
+            f"cannot read the database password file {path}: it belongs to the account that "
+            "created the embedded database; run gridwatch as that account"
+        ) from None
+    if value:
+        return value
+    if not create:
+        raise DatabaseError(
+            f"the database password file {path} is missing; the embedded database cannot be "
+            "reached without it (stop the database and remove its data directory to start over)"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+def admin_url(settings: Settings, dbname: str = "postgres") -> str:
+    """The libpq URL of the embedded cluster's superuser (for provisioning, never the service)."""
+    if not settings.embedded:
+        raise DatabaseError("there is no embedded database: GRIDWATCH_DATABASE_URL is set")
+    password = _secret(settings, ADMIN_ROLE, create=False)
+    return f"postgresql://{ADMIN_ROLE}:{password}@127.0.0.1:{settings.db_port}/{dbname}"
+
+
+def _write_hba(c: Cluster) -> None:
+    """Password authentication only: the private socket and loopback, nothing else."""
+    hba = c.pgdata / "pg_hba.conf"
+    hba.write_text(
+        f"""{HBA_MARK}
+# TYPE  DATABASE  USER  ADDRESS       METHOD
+local   all       all                 scram-sha-256
+host    all       all   127.0.0.1/32  scram-sha-256
+host    all       all   ::1/128       scram-sha-256
+""",
+        encoding="utf-8",
+    )
+    _chown(c, hba)
+    hba.chmod(0o600)
+
+
 def init(settings: Settings) -> Cluster:
-    """Create the cluster if it does not exist yet."""
+    """Create the cluster if it does not exist yet.
+
+    The superuser ``gridwatch_admin`` (password in ``secrets/gridwatch_admin.password``) only
+    provisions; the service connects as ``settings.db_user``, which is not a superuser.
+    """
     c = cluster(settings)
     c.data_dir.mkdir(parents=True, exist_ok=True)
     c.data_dir.chmod(0o755)
@@ -161,33 +223,51 @@ def init(settings: Settings) -> Cluster:
             f"The embedded database of this directory lives in {c.data_dir}: the database user "
             f"'{c.os_user}' cannot reach {wanted}.\n", encoding="utf-8")
     if (c.pgdata / "PG_VERSION").exists():
+        _check_secured(c)
         return c
     _check_reachable(c)
     for d in (c.pgdata, c.socket_dir):
         d.mkdir(parents=True, exist_ok=True)
         _chown(c, d)
     c.pgdata.chmod(0o700)
+    c.socket_dir.chmod(0o700)
+    password = _secret(settings, ADMIN_ROLE, create=True)
+    _secret(settings, settings.db_user, create=True)
+    # initdb reads the superuser's password from a file the database user can read: a
+    # private copy that lives only as long as initdb runs.
+    pwfile = c.data_dir / f".initdb-{secrets.token_hex(8)}"
+    fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(password + "\n")
+    _chown(c, pwfile)
     log.info("initialising the embedded cluster in %s", c.pgdata)
-    _run(
-        c,
-        [
-            str(c.bin_dir / "initdb"),
-            "-D",
-            str(c.pgdata),
-            "-U",
-            settings.db_user,
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        ],
-    )
+    try:
+        _run(
+            c,
+            [
+                str(c.bin_dir / "initdb"),
+                "-D",
+                str(c.pgdata),
+                "-U",
+                ADMIN_ROLE,
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    _write_hba(c)
     conf = c.pgdata / "postgresql.conf"
     extra = f"""
 {CONF_MARK}
 listen_addresses = '127.0.0.1'
 port = {c.port}
 unix_socket_directories = '{c.socket_dir}'
+unix_socket_permissions = 0700
+password_encryption = 'scram-sha-256'
 shared_preload_libraries = 'timescaledb'
 timescaledb.telemetry_level = off
 timescaledb.max_background_workers = 0
@@ -204,6 +284,21 @@ log_timezone = 'UTC'
     with conf.open("a", encoding="utf-8") as fh:
         fh.write(extra)
     return c
+
+
+def _check_secured(c: Cluster) -> None:
+    """Refuse a cluster made by an older gridwatch that trusted every local account."""
+    try:
+        hba = (c.pgdata / "pg_hba.conf").read_text(encoding="utf-8")
+    except OSError:
+        return
+    if HBA_MARK not in hba:
+        raise DatabaseError(
+            f"the embedded database in {c.pgdata} was created by an older gridwatch that "
+            "trusted every local account; it cannot be secured in place. Keep what you need, "
+            "then 'gridwatch db stop', remove that directory and run 'gridwatch db start' "
+            "(or 'make clean-db' and 'make run') to recreate it with password authentication"
+        )
 
 
 def is_running(c: Cluster) -> bool:
@@ -246,23 +341,62 @@ def start(settings: Settings) -> Cluster:
     return c
 
 
-def ensure_database(settings: Settings) -> None:
-    """Create the application database if it is missing."""
-    admin = f"postgresql://{settings.db_user}@127.0.0.1:{settings.db_port}/postgres"
+def _connect_admin(settings: Settings, dbname: str) -> psycopg.Connection:
     deadline = time.monotonic() + 30
     while True:
         try:
-            with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-                exists = conn.execute(
-                    "SELECT 1 FROM pg_database WHERE datname = %s", (settings.db_name,)
-                ).fetchone()
-                if not exists:
-                    conn.execute(f'CREATE DATABASE "{settings.db_name}"')
-                return
+            return psycopg.connect(
+                admin_url(settings, dbname), autocommit=True, connect_timeout=5
+            )
         except psycopg.OperationalError as exc:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or "password authentication failed" in str(exc):
                 raise DatabaseError(f"cannot connect to the embedded database: {exc}") from None
             time.sleep(0.5)
+
+
+def provision(
+    admin_conninfo: str, *, name: str, owner: str | None, template: str | None = None
+) -> None:
+    """Create database ``name`` owned by ``owner``, with PostGIS and TimescaleDB in it.
+
+    ``admin_conninfo`` is a superuser's connection (extensions need one; the service role
+    never is one). ``owner`` also owns the ``public`` schema, so the migrations, run by the
+    owner, create everything else. With ``template`` the new database is a copy of it.
+    """
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    if owner:
+        statement += sql.SQL(" OWNER {}").format(sql.Identifier(owner))
+    with psycopg.connect(make_conninfo(admin_conninfo, dbname="postgres"), autocommit=True) as conn:
+        conn.execute(statement)
+    if template:
+        return
+    with psycopg.connect(make_conninfo(admin_conninfo, dbname=name), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        if owner:
+            conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(owner)))
+
+
+def ensure_database(settings: Settings) -> None:
+    """Create the service role (not a superuser) and the application database if missing."""
+    role = settings.db_user
+    password = _secret(settings, role, create=False)
+    with _connect_admin(settings, "postgres") as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        verb = "ALTER" if exists else "CREATE"
+        conn.execute(
+            sql.SQL(
+                verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                "NOBYPASSRLS PASSWORD {}"
+            ).format(sql.Identifier(role), sql.Literal(password))
+        )
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (settings.db_name,)
+        ).fetchone()
+    if not exists:
+        provision(admin_url(settings), name=settings.db_name, owner=role)
 
 
 def stop(settings: Settings) -> bool:

@@ -92,13 +92,31 @@ class Settings(BaseSettings):
         """True when gridwatch manages its own local cluster."""
         return self.database_url is None
 
+    def secret_file(self, role: str) -> Path:
+        """The password file of an embedded-database role (mode 0600, under the data dir)."""
+        return self.data_dir.resolve() / "secrets" / f"{role}.password"
+
     def sqlalchemy_url(self) -> str:
-        """The URL SQLAlchemy uses (``postgresql+psycopg://``)."""
+        """The URL SQLAlchemy uses (``postgresql+psycopg://``).
+
+        For the embedded database the password comes from its file (readable only by the
+        account that created the cluster); without it the URL has none, and connecting fails
+        with PostgreSQL's own "password authentication failed".
+        """
         if self.database_url:
             return self.database_url
-        return (
-            f"postgresql+psycopg://{self.db_user}@127.0.0.1:{self.db_port}/{self.db_name}"
-        )
+        credentials = self.db_user
+        try:
+            credentials += ":" + self.secret_file(self.db_user).read_text(encoding="ascii").strip()
+        except OSError:
+            pass
+        return f"postgresql+psycopg://{credentials}@127.0.0.1:{self.db_port}/{self.db_name}"
+
+    def redacted_url(self) -> str:
+        """The libpq URL with any password replaced by ``***`` (for messages and logs)."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.libpq_url()).render_as_string(hide_password=True)
 
     def libpq_url(self) -> str:
         """The same URL in the plain libpq form that psycopg.connect accepts."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from core.settings import Settings, get_settings
 REPO = Path(__file__).resolve().parent.parent
 
 
+@functools.lru_cache(maxsize=1)
 def _server_settings() -> Settings:
     url = os.environ.get("GRIDWATCH_DATABASE_URL")
     if url:
@@ -34,9 +36,20 @@ def _with_db(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
-def _admin(url: str) -> psycopg.Connection:
-    libpq = _with_db(url, "postgres").replace("postgresql+psycopg://", "postgresql://")
-    return psycopg.connect(libpq, autocommit=True)
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _admin_conninfo(server: Settings) -> str:
+    """A superuser's connection: the embedded cluster's admin, or the configured URL itself."""
+    if server.embedded:
+        return embedded.admin_url(server)
+    return _libpq(_with_db(server.sqlalchemy_url(), "postgres"))
+
+
+def _owner(server: Settings) -> str | None:
+    """The role that owns test databases: the service role (not a superuser) when embedded."""
+    return server.db_user if server.embedded else None
 
 
 @pytest.fixture(scope="session")
@@ -47,23 +60,21 @@ def server() -> Settings:
 
 @pytest.fixture(scope="session")
 def template_db(server: Settings) -> Iterator[str]:
-    """A database migrated with ``alembic upgrade heads``; the template for every test DB."""
+    """A database migrated with ``alembic upgrade heads`` by its owner; the template for every test DB."""
     name = f"gwt_{uuid.uuid4().hex[:10]}_tpl"
-    base = server.sqlalchemy_url()
-    with _admin(base) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_db(base, name)
+    embedded.provision(_admin_conninfo(server), name=name, owner=_owner(server))
+    url = _with_db(server.sqlalchemy_url(), name)
     migrations.upgrade(url)
     yield url
-    with _admin(base) as conn:
+    with psycopg.connect(_admin_conninfo(server), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _clone(template_url: str) -> str:
+    server = _server_settings()
     tpl = make_url(template_url).database
     name = f"gwt_{uuid.uuid4().hex[:12]}"
-    with _admin(template_url) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{tpl}"')
+    embedded.provision(_admin_conninfo(server), name=name, owner=_owner(server), template=tpl)
     return _with_db(template_url, name)
 
 
@@ -72,7 +83,7 @@ def _drop(url: str) -> None:
 
     dispose_engines()
     name = make_url(url).database
-    with _admin(url) as conn:
+    with psycopg.connect(_admin_conninfo(_server_settings()), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -6,6 +6,7 @@ import click
 
 from core import embedded
 from core.db import check_database, get_engine
+from core.errors import UsageError
 from gridwatch.context import settings
 
 
@@ -41,12 +42,12 @@ def status() -> None:
     """Say whether the database is reachable (exit 1 when it is not)."""
     s = settings()
     check_database(get_engine(s))
-    click.echo(f"database reachable at {s.libpq_url()}")
+    click.echo(f"database reachable at {s.redacted_url()}")
 
 
 @db.command("url")
 def url() -> None:
-    """Print the database URL (accepted by psql, psycopg and SQLAlchemy)."""
+    """Print the database URL with its password (accepted by psql, psycopg and SQLAlchemy)."""
     click.echo(settings().libpq_url())
 
 
@@ -64,12 +65,28 @@ def upgrade(revision: str) -> None:
 
 @db.command("downgrade")
 @click.argument("revision")
-def downgrade(revision: str) -> None:
-    """Revert migrations down to REVISION (``base`` removes everything)."""
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
+def downgrade(revision: str, yes: bool) -> None:
+    """Revert migrations down to REVISION (``base`` removes every table and its data).
+
+    Asks for confirmation, naming the database, unless ``--yes`` is given; without a terminal
+    to ask on, it refuses (exit 2).
+    """
+    import sys
+
     import migrations
 
     s = settings()
     check_database(get_engine(s))
+    target = s.redacted_url()
+    what = "every gridwatch table and all its data" if revision == "base" else (
+        f"the migrations after {revision}, with the tables and data they hold")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"'db downgrade {revision}' removes {what} from {target}; "
+                "run it from a terminal to confirm, or add --yes")
+        click.confirm(f"This removes {what} from {target}. Continue?", abort=True, err=True)
     migrations.downgrade(s.sqlalchemy_url(), revision)
     click.echo(f"database schema downgraded to {revision}")
 
