@@ -62,8 +62,8 @@ def history_table(rows: Sequence[dict[str, Any]]) -> str:
     body = []
     for r in rows:
         body.append(
-            f"<tr><td>{_when(r['start_time'])}</td>"
-            f"<td>{_when(r['end_time']) if r.get('end_time') else 'ongoing'}</td>"
+            f"<tr><td>{_e(_when(r['start_time']))}</td>"
+            f"<td>{_e(_when(r['end_time'])) if r.get('end_time') else 'ongoing'}</td>"
             f"<td>{_e(fmt_duration(r.get('minutes')))}</td>"
             f'<td><span style="color:{styles.CAUSE_COLORS.get(str(r.get("cause")), "#333")}">'
             f"{_e(r.get('cause'))}</span></td><td>{_e(_source(r))}</td>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -18,9 +19,31 @@ from maps.assets import JS, Links
 log = logging.getLogger(__name__)
 
 
-def _script_safe(text: str) -> str:
-    """JSON text that cannot close a <script> element."""
-    return text.replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+# What JSON text must not carry raw inside a <script> element: ``<`` (``</script>``, ``<!--``,
+# ``<script``), ``>`` (``-->``), ``&`` (in XHTML) and the JavaScript line terminators.
+_SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
+                   0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def script_json(text: str) -> str:
+    """JSON text that is safe inside an HTML ``<script>`` element, with the same value.
+
+    Every ``<``, ``>``, ``&``, U+2028 and U+2029 becomes its ``\\uXXXX`` escape. In valid JSON these
+    characters only occur inside strings, where the escape means the same character, so the
+    parsed value is unchanged, and the HTML parser never sees ``</script``, ``<!--`` or ``-->``.
+    Every JSON text a map page embeds goes through here.
+    """
+    return text.translate(_SCRIPT_ESCAPES)
+
+
+def script_dumps(value: Any) -> str:
+    """``value`` as JSON text that is safe inside an HTML ``<script>`` element."""
+    return script_json(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def layer_name(text: str) -> str:
+    """A layer-control label: Leaflet inserts it as HTML, so input-derived text is escaped here."""
+    return html.escape(text)
 
 
 def feature_collection(features: Iterable[tuple[str | None, Mapping[str, Any]]]) -> str:
@@ -46,7 +69,7 @@ class Setup(MacroElement):
     def __init__(self, options: Mapping[str, Any]) -> None:
         super().__init__()
         self._name = "GridwatchSetup"
-        self.options = _script_safe(json.dumps(options, ensure_ascii=False, default=str))
+        self.options = script_dumps(options)
 
 
 class GeoLayer(folium.map.Layer):
@@ -60,11 +83,11 @@ class GeoLayer(folium.map.Layer):
 
     def __init__(self, data: str, *, kind: str, name: str, show: bool = True, control: bool = True,
                  layer: str | None = None) -> None:
-        super().__init__(name=name, overlay=True, control=control, show=show)
+        super().__init__(name=layer_name(name), overlay=True, control=control, show=show)
         self._name = "GeoLayer"
         self.kind = kind
-        self.data = _script_safe(data)
-        self.opts = json.dumps({"kind": kind, "layer": layer})
+        self.data = script_json(data)
+        self.opts = script_dumps({"kind": kind, "layer": layer})
 
 
 class TileLayer(VectorGridProtobuf):
@@ -80,9 +103,9 @@ class TileLayer(VectorGridProtobuf):
 
     def __init__(self, url: str, *, kind: str, name: str, links: Links, tile_names: list[str],
                  layer: str | None = None, show: bool = True, min_zoom: int = 0) -> None:
-        super().__init__(url, name=name, show=show)
+        super().__init__(url, name=layer_name(name), show=show)
         self.kind = kind
-        self.extra = json.dumps({"names": tile_names, "layer": layer, "minZoom": min_zoom})
+        self.extra = script_dumps({"names": tile_names, "layer": layer, "minZoom": min_zoom})
         self.default_js = [("vectorGrid", links.asset(JS["vectorgrid"]))]
 
 
@@ -95,16 +118,16 @@ class Legend(MacroElement):
         {% endmacro %}"""
     )
 
-    def __init__(self, html: str) -> None:
+    def __init__(self, markup: str) -> None:
         super().__init__()
         self._name = "Legend"
-        self.html = _script_safe(json.dumps(html, ensure_ascii=False))
+        self.html = script_dumps(markup)
 
 
 def attribution(settings: Settings) -> str:
     """Extra attribution: the map review number (审图号) when configured."""
     if settings.map_review_number:
-        return f"审图号: {settings.map_review_number}"
+        return f"审图号: {html.escape(settings.map_review_number)}"
     return ""
 
 
@@ -129,5 +152,8 @@ def add_basemap(m: folium.Map, settings: Settings) -> None:
 
 
 def title_box(html_text: str) -> Element:
-    """A title box drawn over the map (top left, beside the zoom buttons)."""
+    """A title box drawn over the map (top left, beside the zoom buttons).
+
+    ``html_text`` is markup: the caller escapes every input-derived piece of it.
+    """
     return Element(f'<div class="gw-title">{html_text}</div>')

@@ -1,4 +1,6 @@
-/* gridwatch map helpers: styles, tooltips, legend and vector-tile layers for folium pages. */
+/* gridwatch map helpers: styles, tooltips, legend and vector-tile layers for folium pages.
+   Every value from feature properties reaches HTML only through esc() (tooltips, popups); the legend
+   and attribution are markup the server built with its input already escaped. */
 (function () {
   "use strict";
   var cfg = {
@@ -53,10 +55,17 @@
     return rows.join("<br>");
   }
 
+  // Only relative links or http(s): never a javascript:, data: or other scheme from the data.
+  function safeHref(href) {
+    var s = String(href).replace(/[\u0000-\u0020]/g, "");
+    var scheme = /^([a-z][a-z0-9+.\-]*):/i.exec(s);
+    return scheme && !/^https?$/i.test(scheme[1]) ? null : href;
+  }
+
   function areaHref(p) {
-    if (p.href) { return p.href; }
+    if (p.href) { return safeHref(p.href); }
     if (!cfg.areaLink) { return null; }
-    return cfg.areaLink.replace("{id}", encodeURIComponent(p.id));
+    return cfg.areaLink.replace("{id}", function () { return encodeURIComponent(p.id); });
   }
 
   function popupHtml(kind, p) {
