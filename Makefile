@@ -13,6 +13,7 @@ install: system venv
 system:
 	bash scripts/install-db.sh
 	bash scripts/install-browser.sh
+	bash scripts/install-tools.sh
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,8 +147,86 @@ def _items_sql(
     return count, page
 
 
-def _feature(row: Any) -> dict[str, Any]:
-    props = dict(row.properties or {})
+def _prop(type_: str, title: str, **extra: Any) -> dict[str, Any]:
+    return {"title": title, "type": type_, **extra}
+
+
+_STATUS_PROPS: dict[str, dict[str, Any]] = {
+    "status": _prop("string", "Frequent-outage status", enum=["frequent", "at_risk", "ok"]),
+    "count_365": _prop("integer", "Interruptions in the last 365 days", minimum=0),
+    "max_60": _prop("integer", "Most interruptions in any 60 days", minimum=0),
+    "status_as_of": _prop("string", "Status computed as of", format="date-time"),
+    "tags": _prop("array", "Tags (overlay layers)", items={"type": "string"}),
+    "county": _prop("string", "County adcode"),
+    "county_name": _prop("string", "County"),
+    "prefecture": _prop("string", "Prefecture adcode"),
+    "prefecture_name": _prop("string", "Prefecture"),
+}
+# The properties of each collection as JSON Schema (OGC API Features Part 5), in the order of
+# the SQL above; the types are those of the database columns (double precision is "number").
+PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
+    "feeders": {
+        "asset_type": _prop("string", "Asset type", enum=["feeder"]),
+        "feeder_id": _prop("string", "Feeder id", **{"x-ogc-role": "id"}),
+        "name": _prop("string", "Name"),
+        "substation": _prop("string", "Substation"),
+        "voltage_kv": _prop("number", "Voltage (kV)", **{"x-ogc-unit": "kV"}),
+        **_STATUS_PROPS,
+    },
+    "areas": {
+        "asset_type": _prop("string", "Asset type", enum=["area"]),
+        "area_id": _prop("string", "Area id", **{"x-ogc-role": "id"}),
+        "feeder_id": _prop("string", "Feeder id"),
+        "name": _prop("string", "Name"),
+        "customers": _prop("integer", "Customers", minimum=0),
+        "capacity_kva": _prop("number", "Transformer capacity (kVA)", **{"x-ogc-unit": "kV.A"}),
+        **_STATUS_PROPS,
+    },
+    **{
+        layer: {
+            "layer": _prop("string", "Overlay layer", enum=[layer]),
+            "feature_id": _prop("string", "Feature id", **{"x-ogc-role": "id"}),
+            "name": _prop("string", "Name"),
+        }
+        for layer in OVERLAY_LAYERS
+    },
+}
+
+
+def properties_schema(collection_id: str) -> dict[str, dict[str, Any]]:
+    """JSON Schema of a collection's properties, the geometry included (``x-ogc-role``)."""
+    c = _collection(collection_id)
+    props = {name: dict(spec) for name, spec in PROPERTIES[collection_id].items()}
+    props["geometry"] = {"title": "Geometry", "format": f"geometry-{c.geometry.lower()}",
+                         "x-ogc-role": "primary-geometry"}
+    for seq, spec in enumerate(props.values(), start=1):
+        spec["x-ogc-propertySeq"] = seq
+    return props
+
+
+def typed(properties: dict[str, Any], schema: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Properties with JSON numbers of their SQL type: a "number" is always a JSON float.
+
+    PostgreSQL's json functions write the double precision 315.0 as ``315``, which GDAL and
+    QGIS then type as Integer and truncate 315.5 to 315 on export. Non-finite values are null.
+    """
+    for name, spec in schema.items():
+        value = properties.get(name)
+        if value is None:
+            continue
+        if spec.get("type") == "number":
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = math.nan
+            properties[name] = number if math.isfinite(number) else None
+        elif spec.get("type") == "integer" and isinstance(value, float) and value.is_integer():
+            properties[name] = int(value)
+    return properties
+
+
+def _feature(row: Any, collection_id: str) -> dict[str, Any]:
+    props = typed(dict(row.properties or {}), PROPERTIES[collection_id])
     return {"type": "Feature", "id": row.id, "geometry": row.geometry, "properties": props}
 
 
@@ -167,7 +246,7 @@ def items(
     count_sql, page_sql = _items_sql(collection_id, where, params, tag_min_share)
     matched = int(session.execute(text(count_sql), params).scalar_one())
     rows = session.execute(text(page_sql), params).all() if offset < matched else []
-    return matched, [_feature(r) for r in rows]
+    return matched, [_feature(r, collection_id) for r in rows]
 
 
 def item(*, session: Session, collection_id: str, feature_id: str, tag_min_share: float) -> dict[str, Any]:
@@ -179,7 +258,7 @@ def item(*, session: Session, collection_id: str, feature_id: str, tag_min_share
     row = session.execute(text(page_sql), params).first()
     if row is None:
         raise NotFound(f"no feature {feature_id!r} in collection {collection_id!r}")
-    return _feature(row)
+    return _feature(row, collection_id)
 
 
 def extent(*, session: Session, collection_id: str) -> Bbox | None:

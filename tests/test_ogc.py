@@ -1,8 +1,13 @@
-"""OGC API Features: landing, conformance, collections and items (Part 1 Core + GeoJSON)."""
+"""OGC API Features: landing, conformance, collections and items (Part 1 Core + GeoJSON);
+typed numbers, schemas (Part 5) and queryables (Part 3), checked with GDAL's own client."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -171,3 +176,114 @@ def test_single_item_overlay_and_alerts_collections(http: Api) -> None:
     assert http.get(f"/ogc/collections/alerts/items/{a['id']}", "planner").status_code == 200
     none = http.get("/ogc/collections/alerts/items?bbox=0,0,1,1", "planner").json()
     assert none["numberMatched"] == 0 and none["features"] == []
+
+
+# --- item 12: numbers keep their SQL type; schemas (Part 5) and queryables (Part 3) -----------
+
+QUERYABLES = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables"
+SCHEMAS = "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/schemas"
+REL_SCHEMA = "http://www.opengis.net/def/rel/ogc/1.0/schema"
+REL_QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+
+
+def _capacities(http: Api, n: int = 22) -> None:
+    """n areas of 315.0 kVA (whole numbers first, as GDAL samples the first page), then 315.5."""
+    def seed(s):  # type: ignore[no-untyped-def]
+        add_feeder(s, "F1", 106.6, 26.5)
+        s.execute(text("UPDATE feeder SET voltage_kv = 10.0"))
+        for i in range(n):
+            add_area(s, f"A{i:02d}", "F1", lon=106.0 + i * 0.02, lat=26.0)
+        add_area(s, "A99", "F1", lon=106.0, lat=26.2)
+        s.execute(text("UPDATE area SET capacity_kva = CASE WHEN area_id = 'A99' THEN 315.5 "
+                       "ELSE 315.0 END"))
+
+    http.sql(seed)
+
+
+def test_double_precision_is_a_json_float(http: Api) -> None:
+    _capacities(http)
+    r = http.get("/ogc/collections/areas/items?limit=100", "planner")
+    assert '"capacity_kva":315.0' in r.text.replace(" ", "")  # not 315: GDAL would type Integer
+    props = {f["id"]: f["properties"] for f in r.json()["features"]}
+    assert isinstance(props["A00"]["capacity_kva"], float) and props["A99"]["capacity_kva"] == 315.5
+    assert isinstance(props["A00"]["customers"], int)  # integer columns stay integers
+    one = http.get("/ogc/collections/areas/items/A00", "planner").json()
+    assert isinstance(one["properties"]["capacity_kva"], float)
+    feeder = http.get("/ogc/collections/feeders/items", "planner").json()["features"][0]
+    assert isinstance(feeder["properties"]["voltage_kv"], float)
+
+
+def test_schema_and_queryables_give_every_property_its_sql_type(http: Api) -> None:
+    _seed(http)
+    conf = http.get("/ogc/conformance", "planner").json()["conformsTo"]
+    assert {QUERYABLES, SCHEMAS} <= set(conf)
+    rels = _rels(http.get("/ogc/collections/areas", "planner").json())
+    assert rels[REL_SCHEMA][0]["href"].endswith("/ogc/collections/areas/schema")
+    assert rels[REL_QUERYABLES][0]["href"].endswith("/ogc/collections/areas/queryables")
+    assert rels[REL_SCHEMA][0]["type"] == "application/schema+json"
+    sql_type = {"double precision": "number", "integer": "integer", "bigint": "integer",
+                "text": "string", "character varying": "string"}
+
+    def columns(s):  # type: ignore[no-untyped-def]
+        rows = s.execute(text("SELECT table_name, column_name, data_type FROM information_schema.columns "
+                              "WHERE table_name IN ('area', 'feeder', 'overlay_feature')")).all()
+        return {(t, c): d for t, c, d in rows}
+
+    db = http.sql(columns)
+    for cid, table in (("areas", "area"), ("feeders", "feeder"), ("core_zone", "overlay_feature")):
+        for kind in ("schema", "queryables"):
+            r = http.get(f"/ogc/collections/{cid}/{kind}", "planner")
+            assert r.status_code == 200 and r.headers["content-type"].startswith("application/schema+json")
+            doc = r.json()
+            assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+            assert doc["$id"].endswith(f"/ogc/collections/{cid}/{kind}") and doc["type"] == "object"
+            props = doc["properties"]
+            assert [k for k, v in props.items() if v.get("x-ogc-role") == "id"] == [
+                {"areas": "area_id", "feeders": "feeder_id"}.get(cid, "feature_id")]
+            geom = props["geometry"]
+            assert geom["x-ogc-role"] == "primary-geometry" and "type" not in geom
+            assert geom["format"] == ("geometry-multilinestring" if cid == "feeders"
+                                      else "geometry-multipolygon")
+            for name, spec in props.items():
+                if (table, name) in db:  # a stored column: the schema says its SQL type
+                    assert spec["type"] == sql_type[db[(table, name)]], (cid, name, spec)
+                elif name != "geometry":
+                    assert spec["type"] in ("string", "integer", "number", "array"), (cid, name)
+    areas = http.get("/ogc/collections/areas/schema", "planner").json()["properties"]
+    assert areas["capacity_kva"]["type"] == "number" and areas["customers"]["type"] == "integer"
+    assert areas["tags"] == {**areas["tags"], "type": "array", "items": {"type": "string"}}
+    alerts = http.get("/ogc/collections/alerts/schema", "planner").json()["properties"]
+    assert alerts["id"]["type"] == "integer" and alerts["starts_at"]["format"] == "date-time"
+    assert http.get("/ogc/collections/areas/queryables", "planner").json()["additionalProperties"] is False
+    assert http.get("/ogc/collections/areas/schema?f=html", "planner").headers["content-type"].startswith(
+        "text/html")
+    missing = http.get("/ogc/collections/nope/schema", "planner")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert http.get("/ogc/collections/areas/schema").status_code == 401
+
+
+@pytest.mark.skipif(shutil.which("ogrinfo") is None or shutil.which("ogr2ogr") is None,
+                    reason="gdal-bin not installed (bash scripts/install-tools.sh)")
+def test_gdal_types_capacity_as_real_and_keeps_315_5(http: Api, tmp_path: Path) -> None:
+    """GDAL's own OAPIF client: the field is Real, and an export keeps 315.5 (not 315)."""
+    from tests.test_maps_browser import start_server
+
+    _capacities(http)
+    base, server, thread = start_server(http.settings)
+    try:
+        auth = ["--config", "GDAL_HTTP_HEADERS", f"Authorization: Bearer {http.keys['planner']}"]
+        info = subprocess.run(["ogrinfo", "-ro", "-al", "-so", *auth, f"OAPIF:{base}/ogc", "areas"],
+                              capture_output=True, text=True, timeout=120)
+        assert info.returncode == 0, info.stderr
+        assert "capacity_kva: Real" in info.stdout, info.stdout
+        assert "customers: Integer" in info.stdout, info.stdout
+        out = tmp_path / "areas.geojson"
+        conv = subprocess.run(["ogr2ogr", "-f", "GeoJSON", *auth, str(out), f"OAPIF:{base}/ogc", "areas"],
+                              capture_output=True, text=True, timeout=120)
+        assert conv.returncode == 0, conv.stderr
+        exported = {f["properties"]["area_id"]: f["properties"]["capacity_kva"]
+                    for f in json.loads(out.read_text())["features"]}
+        assert exported["A99"] == 315.5 and exported["A00"] == 315.0 and len(exported) == 23
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -1,4 +1,9 @@
-"""OGC API Features (Part 1 Core, GeoJSON, HTML, OpenAPI 3.0) under ``/ogc``, readable by QGIS."""
+"""OGC API Features under ``/ogc``, readable by QGIS and GDAL.
+
+Part 1 (Core, GeoJSON, HTML, OpenAPI 3.0), the queryables of Part 3 and the schemas of Part 5:
+``/collections/{id}/schema`` and ``/queryables`` tell clients each property's type, and items
+serve every number with its SQL type (``spatial.features.typed``).
+"""
 
 from __future__ import annotations
 
@@ -30,9 +35,34 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/schemas",
+    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/core-roles-features",
 ]
+REL_SCHEMA = "http://www.opengis.net/def/rel/ogc/1.0/schema"
+REL_QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# The alerts collection (monitoring.alerts.features) as JSON Schema.
+ALERT_PROPERTIES: dict[str, dict[str, Any]] = {
+    "id": {"title": "Alert id", "type": "integer", "x-ogc-role": "id"},
+    "rule": {"title": "Rule", "type": "string"},
+    "severity": {"title": "Severity", "type": "string"},
+    "state": {"title": "State", "type": "string"},
+    "subject_type": {"title": "Subject type", "type": "string"},
+    "subject_id": {"title": "Subject id", "type": "string"},
+    "summary": {"title": "Summary", "type": "string"},
+    "starts_at": {"title": "Starts at", "type": "string", "format": "date-time",
+                  "x-ogc-role": "primary-interval-start"},
+    "ends_at": {"title": "Ends at", "type": "string", "format": "date-time",
+                "x-ogc-role": "primary-interval-end"},
+    "acknowledged_by": {"title": "Acknowledged by", "type": "string"},
+    "acknowledged_at": {"title": "Acknowledged at", "type": "string", "format": "date-time"},
+    # an area's polygon, a feeder's line or a meter's point
+    "geometry": {"title": "Geometry", "format": "geometry-any", "x-ogc-role": "primary-geometry"},
+}
 JSON = "application/json"
 GEOJSON = "application/geo+json"
+SCHEMA_JSON = "application/schema+json"
 HTML = "text/html"
 MAX_LIMIT = 10_000
 Fmt = Annotated[Literal["json", "html"] | None, Query(alias="f", description="json (default) or html")]
@@ -110,8 +140,38 @@ def _collection_doc(request: Request, session: Any, collection_id: str) -> dict[
             _link(f"{base}?f=html", "alternate", HTML, f"{title} as HTML"),
             _link(f"{base}/items?f=json", "items", GEOJSON, f"{title} items"),
             _link(f"{base}/items?f=html", "items", HTML, f"{title} items as HTML"),
+            _link(f"{base}/schema", REL_SCHEMA, SCHEMA_JSON, f"{title}: schema"),
+            _link(f"{base}/queryables", REL_QUERYABLES, SCHEMA_JSON, f"{title}: queryables"),
         ],
     }
+
+
+def _properties(collection_id: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    """(title, JSON Schema properties) of a collection; NotFound for an unknown one."""
+    if collection_id == alert_features.COLLECTION_ID:
+        props = {name: dict(spec) for name, spec in ALERT_PROPERTIES.items()}
+        for seq, spec in enumerate(props.values(), start=1):
+            spec["x-ogc-propertySeq"] = seq
+        return alert_features.TITLE, props
+    if collection_id in features.COLLECTIONS:
+        return features.COLLECTIONS[collection_id].title, features.properties_schema(collection_id)
+    raise NotFound(f"no collection {collection_id!r}; see /ogc/collections")
+
+
+def _schema_doc(request: Request, collection_id: str, kind: str) -> dict[str, Any]:
+    """The ``schema`` (Part 5) or ``queryables`` (Part 3) JSON Schema document of a collection."""
+    title, props = _properties(collection_id)
+    path = f"/ogc/collections/{collection_id}/{kind}"
+    doc: dict[str, Any] = {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "$id": f"{_base(request)}{path}",
+        "type": "object",
+        "title": title if kind == "schema" else f"{title}: queryables",
+        "properties": props,
+    }
+    if kind == "queryables":
+        doc["additionalProperties"] = False
+    return doc
 
 
 @router.get("", summary="OGC API landing page")
@@ -159,6 +219,26 @@ def collections(request: Request, session: SessionDep, f: Fmt = None) -> Respons
 def collection(collection_id: str, request: Request, session: SessionDep, f: Fmt = None) -> Response:
     """One collection's description, extent and links."""
     return _render(request, _collection_doc(request, session, collection_id), f)
+
+
+@router.get(
+    "/collections/{collection_id}/schema",
+    summary="Schema of a collection's features (JSON Schema, OGC API Features Part 5)",
+    responses={200: {"content": {SCHEMA_JSON: {}}}},
+)
+def schema(collection_id: str, request: Request, f: Fmt = None) -> Response:
+    """Every property with its type (string, number, integer, array), roles and the geometry."""
+    return _render(request, _schema_doc(request, collection_id, "schema"), f, SCHEMA_JSON)
+
+
+@router.get(
+    "/collections/{collection_id}/queryables",
+    summary="Queryables of a collection (JSON Schema, OGC API Features Part 3)",
+    responses={200: {"content": {SCHEMA_JSON: {}}}},
+)
+def queryables(collection_id: str, request: Request, f: Fmt = None) -> Response:
+    """The properties a client may name, with their types."""
+    return _render(request, _schema_doc(request, collection_id, "queryables"), f, SCHEMA_JSON)
 
 
 @router.get(

@@ -1,4 +1,8 @@
-"""The quarterly remediation list as an xlsx document a regulator can file (Chinese headers)."""
+"""The quarterly remediation list as an xlsx document a regulator can file (Chinese headers).
+
+Every cell is written through ``monitoring.export.set_cell``, so no text from a case, an asset
+or an admin division can become a live formula (SPEC section 17).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from core.clock import LOCAL_TZ, Period
+from monitoring.export import append_row, set_cell
 
 HEADERS = {
     "asset_type": "资产类型", "asset_id": "资产编号", "name": "名称", "county": "区县",
@@ -63,8 +68,8 @@ def _cell_value(column: str, value: Any) -> Any:
 
 
 def _title(ws: Worksheet, width: int, title: str, subtitle: str) -> None:
-    ws.cell(row=1, column=1, value=title).font = Font(bold=True, size=14)
-    ws.cell(row=2, column=1, value=subtitle)
+    set_cell(ws.cell(row=1, column=1), title).font = Font(bold=True, size=14)
+    set_cell(ws.cell(row=2, column=1), subtitle)
     last = get_column_letter(max(width, 1))
     ws.merge_cells(f"A1:{last}1")
     ws.merge_cells(f"A2:{last}2")
@@ -74,7 +79,7 @@ def _title(ws: Worksheet, width: int, title: str, subtitle: str) -> None:
 
 def _header(ws: Worksheet, labels: Sequence[str], row: int = 3) -> None:
     for i, label in enumerate(labels, start=1):
-        c = ws.cell(row=row, column=i, value=label)
+        c = set_cell(ws.cell(row=row, column=i), label)
         c.font, c.fill, c.border = _BOLD, _HEAD_FILL, _BOX
         c.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
     ws.row_dimensions[row].height = 32
@@ -87,9 +92,9 @@ def _list_sheet(ws: Worksheet, rows: Sequence[dict[str, Any]], columns: Sequence
             value = row.get(col)
             cell = ws.cell(row=r_i, column=c_i)
             if col == "case_status":
-                cell.value = CASE_LABELS.get(value, value)
+                set_cell(cell, CASE_LABELS.get(value, value))
             else:
-                cell.value = _cell_value(col, value)
+                set_cell(cell, _cell_value(col, value))
             if col in TEXT_COLUMNS:
                 cell.number_format = "@"
                 cell.data_type = "s"
@@ -139,7 +144,7 @@ def _summary_sheet(ws: Worksheet, rows: Sequence[dict[str, Any]]) -> None:
     _header(ws, labels)
     for r_i, g in enumerate(summary_rows(rows), start=4):
         for c_i, key in enumerate(keys, start=1):
-            cell = ws.cell(row=r_i, column=c_i, value=g[key])
+            cell = set_cell(ws.cell(row=r_i, column=c_i), g[key])
             cell.border = _BOX
             if g["county"] in ("小计", "") or g["prefecture"] == "合计":
                 cell.font = _BOLD
@@ -150,7 +155,7 @@ def _summary_sheet(ws: Worksheet, rows: Sequence[dict[str, Any]]) -> None:
 
 def _data_sheet(ws: Worksheet, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     """The list as data: the report's own column names in row 1, values as in json and csv."""
-    ws.append(list(columns))
+    append_row(ws, columns)
     for r in rows:
         values: list[Any] = []
         for c in columns:
@@ -162,7 +167,7 @@ def _data_sheet(ws: Worksheet, rows: Sequence[dict[str, Any]], columns: Sequence
             elif c.endswith("_id") or c.endswith("adcode"):
                 v = None if v is None else str(v)
             values.append(v)
-        ws.append(values)
+        append_row(ws, values)
     ws.freeze_panes = "A2"
 
 
