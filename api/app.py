@@ -17,7 +17,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api import errors
+from api import errors, security
 from api.auth import ANY_ROLE, LoginLimiter, require_role
 from api.deps import Database
 from api.keys import Principal
@@ -81,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.tiles = TileLRU()
     errors.install(app)
     app.add_middleware(ReportQueryAliases)
+    security.install(app, settings)  # last added runs first: limits and headers before all else
 
     @app.get("/healthz", tags=["health"], summary="Database reachability (no key needed)")
     async def healthz() -> Response:
@@ -88,7 +89,9 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             await db.aio.fetchone("SELECT 1")
         except psycopg.OperationalError as exc:
-            return errors.error_response(503, "database_unavailable", errors.unreachable(exc))
+            # The reason names the database's host, port and user: for the log, not the caller.
+            log.error("health check: %s", errors.unreachable(exc))
+            return errors.error_response(503, "database_unavailable", "database unavailable")
         return Response(HEALTHY, media_type="application/json")
 
     @app.get("/openapi.json", include_in_schema=False)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -86,34 +87,64 @@ REPORT_READERS = ("planner", "regulator")
 
 
 class LoginLimiter:
-    """Counts failed logins per client; more than ``limit`` in ``window`` seconds gives 429."""
+    """Counts failed sign-ins per (client address, key prefix); past ``limit`` in ``window`` s, 429.
 
-    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
+    Keying on the presented key's first characters as well as the address means that failures
+    of others behind the same address (a reverse proxy, a NAT) never lock out the holder of a
+    valid key: that key's prefix has its own count. Memory is bounded: at most ``max_entries``
+    counters (the least recently failed are dropped first), each of at most ``limit`` times, and
+    keyed by a 16-byte digest rather than by what the client sent.
+    """
+
+    PREFIX_CHARS = 8
+
+    def __init__(self, limit: int = 10, window: float = 60.0, max_entries: int = 10_000) -> None:
         self.limit = limit
         self.window = window
-        self._failures: dict[str, deque[float]] = {}
+        self.max_entries = max_entries
+        self._failures: OrderedDict[bytes, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _recent(self, client: str, now: float) -> deque[float]:
-        q = self._failures.setdefault(client, deque())
+    def __len__(self) -> int:
+        return len(self._failures)
+
+    @classmethod
+    def bucket(cls, client: str, key: str) -> bytes:
+        """The counter's name for this address and the first characters of this key."""
+        material = f"{client}\x00{key[: cls.PREFIX_CHARS]}".encode("utf-8", "replace")
+        return hashlib.blake2b(material, digest_size=16).digest()
+
+    def _recent(self, bucket: bytes, now: float) -> int:
+        q = self._failures.get(bucket)
+        if q is None:
+            return 0
         while q and q[0] <= now - self.window:
             q.popleft()
-        return q
+        if not q:
+            del self._failures[bucket]
+            return 0
+        return len(q)
 
-    def check(self, client: str) -> None:
-        """Raise 429 when this client has used up its failures."""
+    def check(self, client: str, key: str) -> None:
+        """Raise 429 when this address has used up its failures with this key prefix."""
         now = time.monotonic()
         with self._lock:
-            if len(self._recent(client, now)) >= self.limit:
+            if self._recent(self.bucket(client, key), now) >= self.limit:
                 raise TooManyRequests(
                     f"too many failed sign-ins from this address; wait {int(self.window)} seconds"
                 )
 
-    def failed(self, client: str) -> None:
+    def failed(self, client: str, key: str) -> None:
         """Record one failure."""
         now = time.monotonic()
+        bucket = self.bucket(client, key)
         with self._lock:
-            self._recent(client, now).append(now)
-            if len(self._failures) > 10_000:
-                for c in [c for c, q in self._failures.items() if not q]:
-                    del self._failures[c]
+            self._recent(bucket, now)
+            q = self._failures.get(bucket)
+            if q is None:
+                q = self._failures[bucket] = deque(maxlen=self.limit)
+            else:
+                self._failures.move_to_end(bucket)
+            q.append(now)
+            while len(self._failures) > self.max_entries:
+                self._failures.popitem(last=False)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -78,3 +78,14 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+# Lists are paginated (SPEC section 17): ?limit=&offset=, the total in a header so that the body
+# stays the plain JSON array it always was.
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+TOTAL_HEADER = "X-Total-Count"
+Limit = Annotated[
+    int, Query(ge=1, le=MAX_PAGE, description=f"Page size (default {DEFAULT_PAGE}, at most {MAX_PAGE})")
+]
+Offset = Annotated[int, Query(ge=0, le=2**62, description="How many rows to skip")]

@@ -31,6 +31,12 @@ class InputError(GridwatchError):
     exit_code = 1
 
 
+class TooManyRejects(InputError):
+    """An input had more rejected rows than a batch may keep; the whole input was refused."""
+
+    code = "too_many_rejects"
+
+
 class NotFound(GridwatchError):
     """The thing asked for does not exist."""
 
@@ -75,5 +81,13 @@ class DatabaseError(GridwatchError):
     """The database cannot be reached or set up."""
 
     code = "database_unavailable"
+    http_status = 503
+    exit_code = 1
+
+
+class BrokerError(GridwatchError):
+    """The MQTT broker cannot be reached, started or set up."""
+
+    code = "broker_unavailable"
     http_status = 503
     exit_code = 1

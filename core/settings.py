@@ -9,6 +9,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIN_RETENTION_DAYS = 365 + 92
+"""The shortest meter-event retention: a year plus one quarter (SPEC section 17)."""
+
 
 class Settings(BaseSettings):
     """Every setting gridwatch has; each can be set as ``GRIDWATCH_<NAME>``."""
@@ -24,6 +27,14 @@ class Settings(BaseSettings):
     db_user: str = "gridwatch"
     db_name: str = "gridwatch"
     pg_bin: Path | None = Field(default=None, description="PostgreSQL bin directory override.")
+
+    # Live streams (SPEC section 12)
+    mqtt_url: str | None = Field(
+        default=None, description="MQTT broker URL (mqtt:// or mqtts://user:password@host:port); "
+        "unset means the embedded Mosquitto that 'gridwatch broker' manages.",
+    )
+    mqtt_port: int = Field(
+        default=1884, ge=1024, le=65535, description="Port of the embedded broker on 127.0.0.1.")
 
     # Interruption rules (SPEC section 3)
     meter_off_fraction: float = Field(default=0.5, gt=0, le=1)
@@ -44,8 +55,21 @@ class Settings(BaseSettings):
     tag_min_share: float = Field(default=0.5, gt=0, le=1)
 
     # Alerts (SPEC section 7)
-    webhook_url: str | None = None
+    webhook_url: str | None = Field(
+        default=None, description="Alertmanager-style webhook; read by the sender at send time, "
+        "never stored with the deliveries.",
+    )
     alert_repeat_hours: float = Field(default=24.0, gt=0)
+    webhook_retry_seconds: float = Field(
+        default=30.0, gt=0, description="Wait before retrying a failed webhook delivery; "
+        "doubles with each failure.",
+    )
+    webhook_retry_max_seconds: float = Field(
+        default=3600.0, gt=0, description="The longest wait between two webhook retries.")
+    webhook_give_up_hours: float = Field(
+        default=24.0, gt=0, description="A webhook delivery still failing this long after it "
+        "was queued is marked failed.",
+    )
     open_outage_hours: float = Field(default=72.0, gt=0)
     silent_meter_hours: float = Field(default=72.0, gt=0)
     unexplained_off_rate: float = Field(default=0.2, ge=0, le=1)
@@ -54,7 +78,11 @@ class Settings(BaseSettings):
     verification_days: int = Field(default=60, ge=0)
 
     # Retention
-    meter_event_retention_days: int = Field(default=3 * 365, ge=1)
+    meter_event_retention_days: int = Field(
+        default=3 * 365,
+        description="Raw meter events are kept this many days (at least 457); older events are "
+        "dropped nightly, and a late event older than that is rejected.",
+    )
 
     # HTTP and maps
     host: str = "127.0.0.1"
@@ -66,7 +94,32 @@ class Settings(BaseSettings):
         default=3000, ge=0, description="Above this many features a map layer uses vector tiles."
     )
     max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    max_request_bytes: int = Field(
+        default=1024 * 1024, ge=1024,
+        description="Largest request body on every route except ingest (which uses "
+        "max_body_bytes); larger bodies get 413 before they are read.",
+    )
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated IPs or CIDRs of reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; empty trusts none.",
+    )
+    max_rejects_per_batch: int = Field(
+        default=10_000, ge=1,
+        description="Rejected rows one ingest batch may have; past it the batch is refused whole.",
+    )
     scheduler: bool = True
+
+    @field_validator("meter_event_retention_days")
+    @classmethod
+    def _retention_covers_rules(cls, value: int) -> int:
+        """A year plus a quarter: the longest look-back of a rule, plus late data (SPEC 17)."""
+        if value < MIN_RETENTION_DAYS:
+            raise ValueError(
+                f"GRIDWATCH_METER_EVENT_RETENTION_DAYS must be at least {MIN_RETENTION_DAYS} "
+                f"(365 days plus one quarter of 92 days), not {value}: the rules look back a "
+                "year, and late events within that year must still be accepted"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -80,6 +133,39 @@ class Settings(BaseSettings):
         if not value.startswith("postgresql+psycopg://"):
             raise ValueError("GRIDWATCH_DATABASE_URL must be a postgresql:// URL")
         return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_scheme(cls, value: str | None) -> str | None:
+        """An ``mqtt://`` or ``mqtts://`` URL with a host; empty means the embedded broker."""
+        from urllib.parse import urlsplit
+
+        if value is None or value.strip() == "":
+            return None
+        try:
+            parts = urlsplit(value.strip())
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ValueError("GRIDWATCH_MQTT_URL is not a valid URL") from None
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("GRIDWATCH_MQTT_URL must be an mqtt:// or mqtts:// URL with a host")
+        return value.strip()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        """Each entry must be an IP address or a CIDR network."""
+        import ipaddress
+
+        entries = [e.strip() for e in (value or "").split(",") if e.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"GRIDWATCH_TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR network"
+                ) from None
+        return ",".join(entries)
 
     @model_validator(mode="after")
     def _tianditu_needs_key(self) -> Settings:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api.auth import READERS, require_role
-from api.deps import SessionDep
+from api.deps import DEFAULT_PAGE, TOTAL_HEADER, Limit, Offset, SessionDep
 from api.keys import Principal
 from api.responses import FastJSON
 from core.clock import utcnow
@@ -27,18 +27,31 @@ def service() -> Any:
     return alerts_service
 
 
-@router.get("", summary="List alerts", responses={200: {"description": "A JSON array of alerts"}})
+@router.get(
+    "",
+    summary="List alerts (paginated; the total is in X-Total-Count)",
+    responses={200: {"description": "A JSON array of alerts; X-Total-Count gives the total"}},
+)
 async def list_alerts(
     request: Request,
     _: Reader,
     state: Annotated[
         str | None, Query(description="firing or resolved; default every alert", pattern=r"^[a-z_]{1,32}$")
     ] = None,
+    limit: Limit = DEFAULT_PAGE,
+    offset: Offset = 0,
 ) -> FastJSON:
-    """Alerts, newest first, optionally only those in one state."""
+    """Alerts, firing first then newest first, optionally only those in one state; one page."""
     sql, params, columns = list_query(state)
-    rows = await request.app.state.db.aio.fetchall(sql, params)
-    return FastJSON([dict(zip(columns, row, strict=True)) for row in rows])
+    pool = request.app.state.db.aio
+    # The listing's own statement, paged and counted; nothing here decides which alerts are listed.
+    page = {**params, "limit": limit, "offset": offset}
+    rows = await pool.fetchall(f"{sql} LIMIT %(limit)s OFFSET %(offset)s", page)
+    total = await pool.fetchone(f"SELECT count(*) FROM ({sql}) AS listed", params)  # noqa: S608
+    return FastJSON(
+        [dict(zip(columns, row, strict=True)) for row in rows],
+        headers={TOTAL_HEADER: str(total[0] if total else 0)},
+    )
 
 
 @router.post("/{alert_id}/ack", summary="Acknowledge an alert")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import REPORT_READERS, require_role
-from api.deps import SessionDep, SettingsDep
+from api.deps import DEFAULT_PAGE, TOTAL_HEADER, Limit, Offset, SessionDep, SettingsDep
 from api.keys import Principal
 from api.responses import FastJSON
 from core.clock import utcnow
@@ -34,24 +34,39 @@ def service() -> Any:
     return cases_service
 
 
-@router.get("", summary="List remediation cases")
+def public_only(principal: Principal) -> bool:
+    """True when the caller gets the public view of cases (regulators: SPEC section 17)."""
+    return principal.role == "regulator"
+
+
+@router.get(
+    "",
+    summary="List remediation cases (paginated; the total is in X-Total-Count)",
+    responses={200: {"description": "A JSON array of cases; X-Total-Count gives the total"}},
+)
 def list_cases(
     session: SessionDep,
-    _: Reader,
+    principal: Reader,
     status: Annotated[
         str | None, Query(description="open, in_progress, completed or closed", pattern=r"^[a-z_]{1,32}$")
     ] = None,
+    limit: Limit = DEFAULT_PAGE,
+    offset: Offset = 0,
 ) -> FastJSON:
-    """Every case, optionally only those with one status."""
-    return FastJSON(service().list_cases(session=session, status=status))
+    """Cases, newest first, optionally only those with one status; regulators get the public view."""
+    rows = service().list_cases(
+        session=session, status=status, limit=limit, offset=offset, public=public_only(principal)
+    )
+    total = service().count_cases(session=session, status=status)
+    return FastJSON(rows, headers={TOTAL_HEADER: str(total)})
 
 
 @router.get("/{case_id}", summary="One remediation case with its audit trail")
 def get_case(
-    case_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep, _: Reader
+    case_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep, principal: Reader
 ) -> FastJSON:
-    """One case."""
-    return FastJSON(service().get_case(session=session, case_id=case_id))
+    """One case (the public view for regulators: no internal notes, no names)."""
+    return FastJSON(service().get_case(session=session, case_id=case_id, public=public_only(principal)))
 
 
 @router.patch("/{case_id}", summary="Update a case (measures, responsible unit, dates, status, note)")

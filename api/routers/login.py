@@ -9,11 +9,12 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import COOKIE, LoginLimiter
-from api.deps import SessionDep
+from api.deps import Database, SessionDep
 from api.errors import error_response
-from api.keys import SESSION_HOURS, close_session, open_session, principal_for_key
+from api.keys import SESSION_HOURS, close_session, open_session, principal_for_key_async
 from core.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -72,30 +73,46 @@ async def _read_form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parsed.items() if v}
 
 
+def _open_session(db: Database, key_id: int) -> str:
+    """Start a browser session and commit it (blocking: runs in the thread pool)."""
+    with db.session() as session:
+        token = open_session(session=session, key_id=key_id)
+        session.commit()
+    return token
+
+
 @router.post(
     "/login",
     summary="Exchange an API key for a session cookie",
     status_code=303,
-    responses={303: {"description": "Signed in; redirected"}, 401: {"description": "Unknown key"}},
+    responses={
+        303: {"description": "Signed in; redirected"},
+        401: {"description": "Unknown key"},
+        429: {"description": "Too many failed sign-ins from this address with this key prefix"},
+    },
 )
-async def login(request: Request, session: SessionDep) -> Response:
-    """Check the key (form field or JSON ``key``); set the session cookie and redirect."""
+async def login(request: Request) -> Response:
+    """Check the key (form field or JSON ``key``); set the session cookie and redirect.
+
+    The client address and scheme are those ``api.security.ProxyHeaders`` settled on, so
+    behind a trusted proxy they are the browser's, and the cookie is ``Secure`` over https.
+    """
     limiter: LoginLimiter = request.app.state.login_limiter
+    db: Database = request.app.state.db
     client = request.client.host if request.client else "unknown"
-    limiter.check(client)
     form = await _read_form(request)
     next_url = safe_next(form.get("next") or request.query_params.get("next"))
     key = (form.get("key") or "").strip()
-    principal = principal_for_key(session=session, key=key) if key else None
+    limiter.check(client, key)
+    principal = await principal_for_key_async(pool=db.aio, key=key) if key else None
     if principal is None:
-        limiter.failed(client)
+        limiter.failed(client, key)
         log.warning("failed sign-in from %s", client)
         detail = "unknown or revoked API key" if key else "give your API key in the 'key' field"
         if "text/html" in request.headers.get("accept", ""):
             return _page(next_url, detail, status=401)
         return error_response(401, "unauthorized", detail)
-    token = open_session(session=session, key_id=principal.key_id)
-    session.commit()
+    token = await run_in_threadpool(_open_session, db, principal.key_id)
     response = RedirectResponse(next_url, status_code=303)
     response.set_cookie(
         COOKIE,

@@ -143,12 +143,16 @@ def tags(session: SessionDep, settings: SettingsDep, _: Reader, format: Format =
 def remediation(
     session: SessionDep,
     settings: SettingsDep,
-    _: Reader,
+    principal: Reader,
     quarter: Annotated[str, Query(description="e.g. 2026Q2", pattern=QUARTER)],
     public: Annotated[bool, Query(description="Leave out internal notes and names")] = False,
     format: Format = "json",  # noqa: A002
 ) -> Response:
-    """The list regulators check: every asset frequent in the quarter or with a case open."""
+    """The list regulators check: every asset frequent in the quarter or with a case open.
+
+    Regulators always get the public edition (no internal notes, no names: SPEC section 17).
+    """
+    public = public or principal.role == "regulator"
     report = _module("remediation").build(
         session=session, settings=settings, quarter=quarter.strip(), public=public
     )

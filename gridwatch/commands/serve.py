@@ -44,11 +44,15 @@ def serve(
     port = port or s.port
     scheduler = None if no_scheduler or not s.scheduler else _start_scheduler(s)
     click.echo(f"gridwatch serving on http://{host}:{port}/ (maps at /maps/, sign in at /login)", err=True)
+    if s.trusted_proxies:
+        click.echo(f"trusting X-Forwarded-For/-Proto from {s.trusted_proxies}", err=True)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         "log_level": log_level,
         "access_log": access_log,
+        # Forwarded headers are read by api.security.ProxyHeaders, and only from the proxies
+        # in GRIDWATCH_TRUSTED_PROXIES; uvicorn's own reading (which trusts 127.0.0.1) stays off.
         "proxy_headers": False,
         "server_header": False,
     }

@@ -127,21 +127,59 @@ def _apply(session: Session, case_id: int, at: datetime, values: dict[str, Any])
                     {**values, "at_": at, "id_": case_id})
 
 
-def list_cases(*, session: Session, status: str | None = None) -> list[dict[str, Any]]:
-    """Every case (newest first), optionally only those with ``status``."""
+# What the public view of a case shows (SPEC sections 8, 9 and 17): the fields of the public
+# remediation report. Internal notes, verification and sign-off notes, and people's names
+# (verified_by, signed_off_by, the audit trail's actors) are left out.
+PUBLIC_FIELDS = ("case_id", "asset_type", "asset_id", "status", "opened_at", "opened_as_of",
+                 "opened_count_365", "opened_max_60", "measures", "responsible_unit", "due_date",
+                 "completion_date", "signed_off_at", "updated_at")
+
+
+def public_case(case: dict[str, Any]) -> dict[str, Any]:
+    """The public view of a case: public fields only, and only their history, without actors."""
+    view = {k: case[k] for k in PUBLIC_FIELDS if k in case}
+    if "history" in case:
+        view["history"] = [
+            {k: h[k] for k in ("history_id", "at", "field", "old_value", "new_value")}
+            for h in case["history"] if h["field"] in PUBLIC_FIELDS
+        ]
+    return view
+
+
+def _status_filter(status: str | None) -> None:
     if status is not None and status not in STATUSES:
         raise UsageError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+
+
+def list_cases(
+    *, session: Session, status: str | None = None, limit: int | None = None, offset: int = 0,
+    public: bool = False,
+) -> list[dict[str, Any]]:
+    """Cases (newest first), optionally only those with ``status``; a page with ``limit``/``offset``."""
+    _status_filter(status)
+    if (limit is not None and limit < 0) or offset < 0:
+        raise UsageError("limit and offset must not be negative")
     sql = (f"SELECT {_CASE_COLUMNS} FROM remediation_case "
            "WHERE CAST(:status AS text) IS NULL OR status = :status "
-           "ORDER BY opened_at DESC, case_id DESC")
-    return [dict(r) for r in session.execute(text(sql), {"status": status}).mappings().all()]
+           "ORDER BY opened_at DESC, case_id DESC LIMIT :limit OFFSET :offset")
+    params = {"status": status, "limit": limit, "offset": offset}
+    rows = [dict(r) for r in session.execute(text(sql), params).mappings().all()]
+    return [public_case(r) for r in rows] if public else rows
 
 
-def get_case(*, session: Session, case_id: int) -> dict[str, Any]:
-    """One case with its full audit trail under ``history`` (oldest first)."""
+def count_cases(*, session: Session, status: str | None = None) -> int:
+    """How many cases ``list_cases`` would give without a limit."""
+    _status_filter(status)
+    sql = ("SELECT count(*) FROM remediation_case "
+           "WHERE CAST(:status AS text) IS NULL OR status = :status")
+    return int(session.execute(text(sql), {"status": status}).scalar_one())
+
+
+def get_case(*, session: Session, case_id: int, public: bool = False) -> dict[str, Any]:
+    """One case with its full audit trail under ``history`` (oldest first); see ``public_case``."""
     case = _case_row(session, case_id)
     case["history"] = _history(session, case_id)
-    return case
+    return public_case(case) if public else case
 
 
 def update_case(
