@@ -19,12 +19,25 @@ from typing import IO
 
 import psycopg
 
+from core import clock
 from core.accounting import Accounting
 from core.clock import parse_timestamp
 from core.errors import InputError
 from core.records import csv_header, open_binary
+from core.settings import Settings, get_settings
+from ingest.retention import horizon
 from ingest.sqlfiles import sql
-from ingest.validation import KINDS, METER_EVENTS, TIME_HINT, bad_enum, copy_text, missing
+from ingest.validation import (
+    FUTURE_SLACK,
+    KINDS,
+    METER_EVENTS,
+    TIME_HINT,
+    bad_enum,
+    copy_text,
+    in_the_future,
+    missing,
+    older_than_retention,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +101,42 @@ def copy_time(value: str) -> str:
     return copy_time_and_instant(value)[0]
 
 
+@dataclass(frozen=True)
+class Window:
+    """The event times an ingest accepts: from the retention horizon to shortly after now."""
+
+    now: datetime
+    horizon: datetime
+    days: int
+    oldest: datetime
+    """``horizon`` as naive UTC+08:00 wall time (what the hot loop compares)."""
+    newest: datetime
+    """``now`` plus ``FUTURE_SLACK`` as naive UTC+08:00 wall time."""
+
+    @classmethod
+    def of(cls, settings: Settings, now: datetime) -> Window:
+        """The window of an ingest starting at ``now`` (aware) under ``settings``."""
+        start = horizon(settings=settings, now=now)
+        oldest, newest = _wall(start), _wall(now + FUTURE_SLACK)
+        assert oldest is not None and newest is not None
+        return cls(now, start, settings.meter_event_retention_days, oldest, newest)
+
+    def reject(self, acct: Accounting, line: int, when: str, instant: datetime | None) -> None:
+        """Reject an event outside the window (``instant`` None: beyond Python's range)."""
+        old = _exotic_is_old(when) if instant is None else instant < self.oldest
+        err = (older_than_retention("time", when, self.horizon, self.days) if old
+               else in_the_future("time", when, self.now))
+        acct.reject(line, err.field, err.reason)
+
+
+def _exotic_is_old(when: str) -> bool:
+    """Whether a time Python cannot show in UTC+08:00 lies at the start of its range."""
+    try:
+        return datetime.fromisoformat(when.strip().replace(" ", "T", 1)).year < 5000
+    except ValueError:
+        return True
+
+
 @dataclass
 class Chunk:
     """Valid rows of one chunk, ready for COPY, with what the merge needs to skip staging."""
@@ -99,8 +148,6 @@ class Chunk:
     lines: list[int] = field(default_factory=list)
     spans: dict[str, list[datetime]] = field(default_factory=dict)
     """meter_id -> [earliest, latest] instant in the chunk (naive UTC+08:00 wall time)."""
-    exotic: bool = False
-    """A time outside Python's range: the spans are incomplete, so the chunk takes staging."""
     dups: list[tuple[int, str]] = field(default_factory=list)
     """(line, meter_id) of exact repeats of an earlier row of the chunk (not in ``data``)."""
 
@@ -166,12 +213,16 @@ def csv_events(path_or_stream: Path | IO[bytes], label: str) -> tuple[Iterator[E
     return gen(), unknown
 
 
-def _chunks(events: Iterator[Event], acct: Accounting, chunk_rows: int, batch_id: int) -> Iterator[Chunk]:
+def _chunks(events: Iterator[Event], acct: Accounting, chunk_rows: int, batch_id: int,
+            window: Window) -> Iterator[Chunk]:
     """Validate rows and yield chunks of up to ``chunk_rows`` valid rows.
 
     The first chunk is small and each next one twice as large (up to ``chunk_rows``), so
     that the database starts merging early and is rarely left waiting while Python parses on.
+    An event before the retention horizon or more than ``FUTURE_SLACK`` after now is
+    rejected (SPEC section 17).
     """
+    oldest, newest = window.oldest, window.newest
     chunk, seen, rows = Chunk(), set(), []
     lines, spans, size = chunk.lines, chunk.spans, 0
     limit = min(chunk_rows, FIRST_CHUNK_ROWS)
@@ -194,6 +245,9 @@ def _chunks(events: Iterator[Event], acct: Accounting, chunk_rows: int, batch_id
         except (ValueError, OverflowError):
             acct.reject(line, "time", f"cannot read time '{when}' as a time; {TIME_HINT}")
             continue
+        if instant is None or instant < oldest or instant > newest:
+            window.reject(acct, line, when, instant)
+            continue
         if "\x00" in meter_id or (event_id is not None and "\x00" in event_id):
             acct.reject(line, "meter_id", "the row contains a NUL character")
             continue
@@ -205,12 +259,8 @@ def _chunks(events: Iterator[Event], acct: Accounting, chunk_rows: int, batch_id
             seen.add(key)
             rows.append(f"{key}\t{copy_text(event_id)}{tail}")
             lines.append(line)
-            span = spans.get(meter_id)
-            if instant is None:
-                chunk.exotic = True
-                if span is None:
-                    spans[meter_id] = []
-            elif not span:
+            span = spans.get(meter_id)   # every accepted time is inside the window, so in range
+            if not span:
                 spans[meter_id] = [instant, instant]
             elif instant > span[1]:
                 span[1] = instant
@@ -278,7 +328,7 @@ def _check(chunk: Chunk, cache: dict[str, str | None]) -> ChunkResult:
     if len(areas) < len(chunk.spans):
         result.unknown = _drop_unknown(chunk, set(chunk.spans) - areas.keys())
     result.known = size - len(result.unknown)
-    if chunk.exotic or not chunk.count:
+    if not chunk.count:
         return result
     spans: dict[str, list[datetime]] = {}
     for meter_id, (first, last) in chunk.spans.items():
@@ -385,9 +435,14 @@ def _short_switch_interval() -> Iterator[None]:
 
 
 def ingest_meter_events(*, conn: psycopg.Connection, batch_id: int, rows: Iterator[Event],
-                        acct: Accounting,
-                        chunk_rows: int = CHUNK_ROWS) -> None:
-    """Stream, validate and merge meter events (Python parses the next chunk while one is written)."""
+                        acct: Accounting, chunk_rows: int = CHUNK_ROWS,
+                        settings: Settings | None = None, now: datetime | None = None) -> None:
+    """Stream, validate and merge meter events (Python parses the next chunk while one is written).
+
+    Events before the retention horizon of ``settings`` (default ``get_settings()``) or more
+    than ``FUTURE_SLACK`` after ``now`` (default: the clock) are rejected.
+    """
+    window = Window.of(settings or get_settings(), now or clock.utcnow())
     with conn.cursor() as cur:
         cur.execute(sql(FILE, "staging"))
     pending: tuple[int, ChunkResult, Future[int]] | None = None
@@ -395,7 +450,7 @@ def ingest_meter_events(*, conn: psycopg.Connection, batch_id: int, rows: Iterat
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-copy") as pool, \
             _short_switch_interval():
         try:
-            for chunk in _chunks(rows, acct, chunk_rows, batch_id):
+            for chunk in _chunks(rows, acct, chunk_rows, batch_id, window):
                 missing = _missing(chunk.spans, cache)
                 if missing:
                     if pending is not None:       # the connection is the worker's until then

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import psycopg
 
+from core import clock
 from core.accounting import Accounting
 from ingest.sqlfiles import sql
 from ingest.validation import OUTAGES, WORKS, RowError, StreamSpec, copy_text, validate
@@ -26,12 +27,12 @@ def _cell(value: str | datetime | None) -> str:
 
 
 def _chunks(spec: StreamSpec, rows: Iterator[tuple[int, dict[str, str | None]]],
-            acct: Accounting, chunk_rows: int) -> Iterator[str]:
+            acct: Accounting, chunk_rows: int, now: datetime) -> Iterator[str]:
     """Validate rows and yield COPY text buffers (line first, then the spec's fields)."""
     buf: list[str] = []
     for line, row in rows:
         try:
-            values = validate(spec, row)
+            values = validate(spec, row, now)
         except RowError as err:
             acct.reject(line, err.field, err.reason)
             continue
@@ -51,13 +52,18 @@ def _unknown_reason(asset_type: str, asset_id: str) -> str:
 
 def ingest_records(*, conn: psycopg.Connection, kind: str, batch_id: int,
                    rows: Iterator[tuple[int, dict[str, str | None]]], acct: Accounting,
-                   chunk_rows: int = CHUNK_ROWS) -> None:
-    """Ingest outage records or works; a known key replaces the stored version (last wins)."""
+                   chunk_rows: int = CHUNK_ROWS, now: datetime | None = None) -> None:
+    """Ingest outage records or works; a known key replaces the stored version (last wins).
+
+    An outage record that starts more than ``FUTURE_SLACK`` after ``now`` (default: the clock)
+    is rejected: a record is a fact, not a plan. Works are plans and may lie in the future.
+    """
     spec, file = SPECS[kind], FILES[kind]
     params = {"batch_id": batch_id}
+    now = now or clock.utcnow()
     with conn.cursor() as cur:
         cur.execute(sql(file, "staging"))
-        for data in _chunks(spec, rows, acct, chunk_rows):
+        for data in _chunks(spec, rows, acct, chunk_rows, now):
             cur.execute(sql(file, "truncate"))
             with cur.copy(sql(file, "copy")) as copy:
                 copy.write(data)

@@ -7,11 +7,14 @@ import pathlib
 import typing
 from dataclasses import dataclass
 
+import psycopg
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from core.accounting import Accounting
-from core.errors import InputError, UsageError
+from core.errors import GridwatchError, InputError, UsageError
 from core.records import detect_format, open_rows
+from core.settings import Settings
 from ingest import batches
 from ingest.meter_events import csv_events, from_rows, ingest_meter_events
 from ingest.records import ingest_records
@@ -40,8 +43,18 @@ def ingest(
     source: pathlib.Path | typing.IO[bytes],
     name: str | None = None,
     fmt: str | None = None,
+    max_rejects: int | None = None,
+    settings: Settings | None = None,
 ) -> IngestResult:
-    """Validate, account and merge one input; record the batch. Does not commit."""
+    """Validate, account and merge one input; record the batch. Does not commit.
+
+    ``settings`` (default ``get_settings()``) give the retention horizon that meter events
+    are checked against.
+
+    With ``max_rejects`` (``Settings.max_rejects_per_batch``), an input with more rejected
+    rows than that raises ``TooManyRejects`` as soon as it has one more: the caller rolls
+    back, so nothing of it is stored, not even the batch, and memory stays bounded.
+    """
     if kind not in KINDS:
         raise UsageError(f"unknown stream '{kind}'; use one of: {', '.join(KINDS)}")
     if fmt is not None and fmt not in FORMATS:
@@ -54,14 +67,15 @@ def ingest(
     else:
         rows = open_rows(source, known=spec.fields, required=spec.required, fmt=fmt, name=label)
         events, unknown = from_rows(rows.rows), rows.unknown_columns
-    acct = Accounting(source=label)
+    acct = Accounting(source=label, max_rejects=max_rejects)
     session.flush()
     batch_id = batches.open_batch(session=session, source=label, kind=kind)
     conn = session.connection().connection.driver_connection
     assert conn is not None
     try:
         if kind == "meter-events":
-            ingest_meter_events(conn=conn, batch_id=batch_id, rows=events, acct=acct)
+            ingest_meter_events(conn=conn, batch_id=batch_id, rows=events, acct=acct,
+                                settings=settings)
         else:
             ingest_records(conn=conn, kind=kind, batch_id=batch_id, rows=rows.rows, acct=acct)
     except UnicodeDecodeError as exc:
@@ -73,6 +87,32 @@ def ingest(
     log.info("%s %s: %d accepted, %d duplicates, %d updated, %d rejected", kind, label,
              acct.accepted, acct.duplicates, acct.updated, acct.rejected)
     return IngestResult(accounting=acct, batch_id=batch_id, kind=kind, source=label)
+
+
+def database_lost(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it was raised from, says the database connection was lost.
+
+    That is psycopg's client-side "connection lost/closed" (no SQLSTATE), a connection
+    exception (class 08) or an operator intervention such as a shutdown (57P..), raw or
+    wrapped by SQLAlchemy. Ingest and loads use it to say whether anything was stored.
+    """
+    if isinstance(exc, GridwatchError):
+        return False
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        err: BaseException = seen
+        if isinstance(err, DBAPIError):
+            if err.connection_invalidated:
+                return True
+            err = err.orig if err.orig is not None else err
+        if isinstance(err, (psycopg.OperationalError, psycopg.InterfaceError)):
+            state = err.sqlstate
+            if state is None or state.startswith(("08", "57P")):
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def list_batches(*, session: Session, limit: int = 50) -> list[dict[str, typing.Any]]:

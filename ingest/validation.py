@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from core.clock import parse_timestamp
 
@@ -12,6 +12,8 @@ ASSET_TYPES = ("feeder", "area")
 CAUSES = ("fault", "planned", "weather", "external", "customer", "unknown")
 METHODS = ("live_line", "load_transfer", "generator", "outage")
 TIME_HINT = "use ISO 8601, e.g. 2026-05-01T08:30:00+08:00 or 2026-05-01 08:30:00 (Beijing time)"
+FUTURE_SLACK = timedelta(minutes=10)
+"""How far ahead of the clock an event time may be (clock skew); anything later is rejected."""
 
 
 class RowError(Exception):
@@ -33,6 +35,8 @@ class StreamSpec:
     enums: dict[str, tuple[str, ...]]
     times: tuple[str, ...]
     span: tuple[str, str] | None = None
+    not_future: tuple[str, ...] = ()
+    """Times that must not be more than ``FUTURE_SLACK`` after now (facts, not plans)."""
 
 
 METER_EVENTS = StreamSpec(
@@ -44,7 +48,7 @@ OUTAGES = StreamSpec(
     ("outage_id", "asset_type", "asset_id", "start_time", "end_time", "cause", "work_id"),
     ("outage_id", "asset_type", "asset_id", "start_time", "cause"),
     {"asset_type": ASSET_TYPES, "cause": CAUSES}, ("start_time", "end_time"),
-    ("start_time", "end_time"),
+    ("start_time", "end_time"), not_future=("start_time",),
 )
 WORKS = StreamSpec(
     "works",
@@ -71,6 +75,21 @@ def bad_time(field: str, value: str) -> RowError:
     return RowError(field, f"cannot read {field} '{value}' as a time; {TIME_HINT}")
 
 
+def in_the_future(field: str, value: str, now: datetime) -> RowError:
+    """The error for a time more than ``FUTURE_SLACK`` after ``now`` (aware)."""
+    return RowError(field, f"in the future: {field} {value} is more than "
+                           f"{int(FUTURE_SLACK.total_seconds() // 60)} minutes after now "
+                           f"({now:%Y-%m-%d %H:%M} UTC); check the sender's clock and time zone")
+
+
+def older_than_retention(field: str, value: str, horizon: datetime, days: int) -> RowError:
+    """The error for a meter event before the retention horizon (``horizon`` aware)."""
+    return RowError(field, f"older than retention: {field} {value} is before the retention "
+                           f"horizon {horizon:%Y-%m-%d %H:%M} UTC ({days} days, "
+                           "GRIDWATCH_METER_EVENT_RETENTION_DAYS); events this old are no "
+                           "longer kept, so they cannot change interruptions")
+
+
 def parse_time(field: str, value: str) -> datetime:
     """Parse a timestamp (naive = Asia/Shanghai) to UTC, or raise ``RowError``."""
     try:
@@ -79,8 +98,13 @@ def parse_time(field: str, value: str) -> datetime:
         raise bad_time(field, value) from None
 
 
-def validate(spec: StreamSpec, row: dict[str, str | None]) -> dict[str, str | datetime | None]:
-    """Check one row against ``spec``; return values with times parsed to UTC."""
+def validate(spec: StreamSpec, row: dict[str, str | None],
+             now: datetime | None = None) -> dict[str, str | datetime | None]:
+    """Check one row against ``spec``; return values with times parsed to UTC.
+
+    With ``now`` (aware), the times of ``spec.not_future`` must not be more than
+    ``FUTURE_SLACK`` after it.
+    """
     error = row.get("__error__")
     if error is not None:
         raise RowError("", str(error))
@@ -98,6 +122,11 @@ def validate(spec: StreamSpec, row: dict[str, str | None]) -> dict[str, str | da
     for f in spec.times:
         value = row.get(f)
         out[f] = None if value is None else parse_time(f, value)
+    if now is not None:
+        for f in spec.not_future:
+            when = out[f]
+            if isinstance(when, datetime) and when > now + FUTURE_SLACK:
+                raise in_the_future(f, str(row[f]), now)
     if spec.span:
         start_f, end_f = spec.span
         start, end = out[start_f], out[end_f]

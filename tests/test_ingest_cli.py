@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.orm import Session
 
@@ -95,29 +96,36 @@ def test_help_texts(cli) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_retention_drops_old_raw_events_and_keeps_interruptions(
-        fresh_db: str, fresh_settings: Settings, tmp_path: Path) -> None:
+        fresh_db: str, fresh_settings: Settings, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
+    from core import clock
     from ingest import service
     from monitoring import interruptions
 
     seed(fresh_db)
     now = datetime(2026, 11, 26, tzinfo=UTC)
     old, recent = now - timedelta(days=4 * 365), now - timedelta(days=10)
-    body = "meter_id,time,kind\n" + "".join(
-        f"A1-m{i % 2},{(t + timedelta(minutes=i)).isoformat()},{k}\n"
-        for t in (old, recent) for i, k in ((0, "off"), (1, "off"), (2, "on"), (3, "on")))
     eng = create_engine(fresh_db, poolclass=pool.NullPool)
     with Session(eng) as s:
-        service.ingest(session=s, kind="meter-events", source=io.BytesIO(body.encode()))
-        interruptions.refresh(session=s, settings=fresh_settings)
+        for t in (old, recent):   # each arrived while it was recent (older ones are rejected)
+            monkeypatch.setattr(clock, "utcnow", lambda t=t: t + timedelta(days=1))
+            body = "meter_id,time,kind\n" + "".join(
+                f"A1-m{i % 2},{(t + timedelta(minutes=i)).isoformat()},{k}\n"
+                for i, k in ((0, "off"), (1, "off"), (2, "on"), (3, "on")))
+            service.ingest(session=s, kind="meter-events", source=io.BytesIO(body.encode()))
+            interruptions.refresh(session=s, settings=fresh_settings)
         s.commit()
+        monkeypatch.setattr(clock, "utcnow", lambda: now)
         assert drop_old_meter_events(session=s, settings=fresh_settings, now=now) >= 1
         s.commit()
         times = s.execute(text("SELECT min(time) FROM meter_event")).scalar_one()
         assert times >= recent
         assert s.execute(text("SELECT count(*) FROM inferred_interruption")).scalar_one() == 2
         assert drop_old_meter_events(session=s, settings=fresh_settings, now=now) == 0
+        interruptions.refresh(session=s, settings=fresh_settings, full=True)  # from the horizon
+        assert s.execute(text("SELECT count(*) FROM inferred_interruption")).scalar_one() == 2
     eng.dispose()
 
 

@@ -135,12 +135,13 @@ def test_many_small_chunks_with_unknown_meters_and_repeats(grid: Session, cache_
     assert acct.accepted + acct.duplicates + acct.rejected == 40
 
 
-def test_time_python_cannot_shift_to_beijing_still_goes_through_staging(grid: Session) -> None:
+def test_time_python_cannot_shift_to_beijing_is_rejected_as_in_the_future(grid: Session) -> None:
     acct = run(grid, (
         "meter_id,time,kind\n"
         "A1-m0,9999-12-31T23:00:00Z,off\n"
         "A1-m0,2026-06-01T08:00:00+08:00,off\n"
         "A1-m0,9999-12-31T23:00:00Z,off\n"
     ))
-    assert (acct.accepted, acct.duplicates, acct.rejected) == (2, 1, 0)
+    assert (acct.accepted, acct.duplicates, acct.rejected) == (1, 0, 2)
+    assert all(r.reason.startswith("in the future") for r in acct.rejects)  # SPEC section 17
     assert changes(grid)[0][:2] == ("A1", at(0))

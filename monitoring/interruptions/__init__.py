@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from core.db import session_scope
 from core.settings import Settings
 from core.sqlfiles import statements
+from ingest.retention import horizon
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +40,15 @@ def refresh(*, session: Session, settings: Settings, full: bool = False) -> int:
     """Recompute inferred interruptions for areas with new meter events; returns areas refreshed.
 
     Only the affected time range of each area is recomputed (from its earliest changed time, or
-    the start of the interval open then). ``full`` rebuilds every area from the beginning, e.g.
-    after the meter registry or ``meter_off_fraction`` changed. Runs in the caller's
-    transaction and does not commit.
+    the start of the interval open then). ``full`` rebuilds every area, e.g. after the meter
+    registry or ``meter_off_fraction`` changed. Runs in the caller's transaction and does not
+    commit.
+
+    Neither ever reaches back before the retention horizon (``ingest.retention.horizon``): raw
+    events before it may be gone, so rows that start before it are kept as they are, and a
+    row open at the horizon is at most extended or closed (SPEC section 17).
     """
-    return _refresh(session, settings, full, list(range(BUCKETS)))
+    return _refresh(session, settings, full, list(range(BUCKETS)), horizon(settings=settings))
 
 
 def refresh_committed(*, engine: Engine, settings: Settings, full: bool = False,
@@ -56,6 +62,7 @@ def refresh_committed(*, engine: Engine, settings: Settings, full: bool = False,
     changes stay pending for the next refresh (a failed ``full`` share has to be run again).
     Returns the areas refreshed.
     """
+    since = horizon(settings=settings)
     n = workers or settings.refresh_workers or min(os.cpu_count() or 1, MAX_WORKERS)
     n = max(1, min(n, BUCKETS))
     if not full:
@@ -67,12 +74,12 @@ def refresh_committed(*, engine: Engine, settings: Settings, full: bool = False,
             n = 1
     if n == 1:
         with session_scope(engine) as session:
-            return refresh(session=session, settings=settings, full=full)
+            return _refresh(session, settings, full, list(range(BUCKETS)), since)
     shares = [list(range(BUCKETS))[i::n] for i in range(n)]
 
     def run(buckets: list[int]) -> int:
         with session_scope(engine) as session:
-            return _refresh(session, settings, full, buckets)
+            return _refresh(session, settings, full, buckets, since)
 
     with ThreadPoolExecutor(max_workers=n, thread_name_prefix="refresh") as pool:
         futures = [pool.submit(run, share) for share in shares]
@@ -96,29 +103,39 @@ def refresh_after_ingest(*, engine: Engine, settings: Settings) -> str | None:
     return None
 
 
-def _refresh(session: Session, settings: Settings, full: bool, buckets: list[int]) -> int:
-    """Refresh the areas of ``buckets`` (ascending) in the session's transaction."""
+def _refresh(session: Session, settings: Settings, full: bool, buckets: list[int],
+             since: datetime) -> int:
+    """Refresh the areas of ``buckets`` (ascending) in the session's transaction.
+
+    ``since`` is the retention horizon: nothing that starts before it is deleted or rebuilt.
+    """
     q = _sql()
     scope = {"nbuckets": BUCKETS, "buckets": buckets}
+    limit = {"horizon": since}
     for bucket in buckets:
         session.execute(text(q["lock"]), {"bucket": bucket})
     session.execute(text(q["drop_temp"]))
     session.execute(text(q["pending_changes"]), scope)
-    fraction = {"fraction": str(settings.meter_off_fraction)}
+    fraction = {"fraction": str(settings.meter_off_fraction)} | limit
     if full:
         session.execute(text(q["all_areas"]), fraction | scope)
     else:
         session.execute(text(q["pending_areas"]), fraction)
-    areas, min_anchor = session.execute(text(q["count_areas"])).one()
+    areas, min_anchor, clamped = session.execute(text(q["count_areas"])).one()
     if full:
-        session.execute(text(q["delete_all_intervals"]), scope)
-        session.execute(text(q["delete_all_spans"]), scope)
+        session.execute(text(q["delete_all_intervals"]), scope | limit)
+        session.execute(text(q["delete_all_spans"]), scope | limit)
     if areas:
         session.execute(text(q["meters"]))
+        session.execute(text(q["no_seeds"]))
+        if clamped:
+            session.execute(text(q["seed_meters"]), limit)
+            log.info("%d area(s) refreshed from the retention horizon %s only", clamped,
+                     since.isoformat())
         session.execute(text(q["analyze"]))
         if not full:
-            session.execute(text(q["delete_intervals"]))
-            session.execute(text(q["delete_spans"]))
+            session.execute(text(q["delete_intervals"]), limit)
+            session.execute(text(q["delete_spans"]), limit)
         # Sorted group aggregates stream through the window passes; a hash aggregate (chosen on
         # stale statistics of freshly ingested events) would force a full re-sort.
         old = session.execute(text(
@@ -128,6 +145,9 @@ def _refresh(session: Session, settings: Settings, full: bool, buckets: list[int
         session.execute(text(q["recompute"]), {"min_anchor": min_anchor})
         session.execute(text("SELECT set_config('work_mem', :w, true), "
                              "set_config('enable_hashagg', :h, true)"), {"w": old[0], "h": old[1]})
+        if clamped:
+            session.execute(text(q["join_intervals_at_horizon"]))
+            session.execute(text(q["join_spans_at_horizon"]))
     session.execute(text(q["mark_done"]))
     session.execute(text(q["drop_temp"]))
     log.info("inferred interruptions refreshed for %d area(s)", areas)
