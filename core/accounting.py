@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import TooManyRejects
+
+RETURNED_REJECTS = 1000  # rejects listed in an answer; the batch keeps all of them (up to its cap)
+
 
 @dataclass(frozen=True)
 class Reject:
@@ -21,7 +25,13 @@ class Reject:
 
 @dataclass
 class Accounting:
-    """Counts for one input file or body."""
+    """Counts for one input file or body.
+
+    ``max_rejects`` bounds the rejects one input may have: the one past it raises
+    ``TooManyRejects``, which refuses the whole input (nothing of it is committed).
+    ``removed`` is None for loads that never remove anything, else the ids a replacing load
+    removed (or would remove, in a dry run) because the file no longer holds them.
+    """
 
     source: str = ""
     accepted: int = 0
@@ -30,9 +40,19 @@ class Accounting:
     rejected: int = 0
     rejects: list[Reject] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    max_rejects: int | None = None
+    removed: list[str] | None = None
 
     def reject(self, line: int, field_name: str, reason: str) -> None:
-        """Record one rejected row."""
+        """Record one rejected row; ``TooManyRejects`` once there are more than ``max_rejects``."""
+        if self.max_rejects is not None and self.rejected >= self.max_rejects:
+            first = "; ".join(f"line {r.line}: {r.field or '(row)'}: {r.reason}"
+                              for r in self.rejects[:3])
+            raise TooManyRejects(
+                f"{self.source}: more than {self.max_rejects} rows were rejected (the limit per "
+                f"batch, GRIDWATCH_MAX_REJECTS_PER_BATCH), so the whole batch was refused and "
+                f"nothing from it was stored; is it the right file and kind? First rejects: {first}"
+            )
         self.rejected += 1
         self.rejects.append(Reject(line, field_name, reason))
 
@@ -41,12 +61,26 @@ class Accounting:
         """Rows seen."""
         return self.accepted + self.duplicates + self.updated + self.rejected
 
-    def as_dict(self) -> dict[str, Any]:
-        """The accounting object of SPEC section 10."""
-        return {
+    def as_dict(self, max_rejects: int | None = RETURNED_REJECTS) -> dict[str, Any]:
+        """The accounting object of SPEC section 10.
+
+        At most ``max_rejects`` rejects are listed; when there are more, ``rejects_truncated``
+        is true (``rejected`` still counts them all). ``warnings`` and ``removed`` appear when
+        there are any / when the load replaces.
+        """
+        shown = self.rejects if max_rejects is None else self.rejects[:max_rejects]
+        out: dict[str, Any] = {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "updated": self.updated,
             "rejected": self.rejected,
-            "rejects": [r.as_dict() for r in self.rejects],
+            "rejects": [r.as_dict() for r in shown],
         }
+        if len(shown) < self.rejected:
+            out["rejects_truncated"] = True
+        if self.removed is not None:
+            out["removed"] = len(self.removed)
+            out["removed_ids"] = list(self.removed)
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        return out

@@ -111,6 +111,9 @@ def _jsonl_rows(stream: IO[str], name: str, known: set[str]) -> RowSource:
             except json.JSONDecodeError as exc:
                 yield line_no, {"__error__": f"not valid JSON: {exc.msg}"}
                 continue
+            except RecursionError:
+                yield line_no, {"__error__": "not valid JSON: nested too deeply"}
+                continue
             if not isinstance(obj, dict):
                 yield line_no, {"__error__": "each line must be a JSON object"}
                 continue

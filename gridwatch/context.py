@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from core.db import check_database, get_engine, session_scope
-from core.errors import UsageError
+from core.errors import DatabaseError, UsageError
 from core.settings import Settings, get_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,6 +44,38 @@ def session() -> Iterator[Session]:
     """A session committed when the command succeeds."""
     with session_scope(engine()) as s:
         yield s
+
+
+@contextmanager
+def writing_session(action: str, unit: str) -> Iterator[Session]:
+    """A session committed when the block succeeds, for a command that stores one input.
+
+    Should the database stop on the way, the error says what happened to the input: nothing
+    of it was stored (the transaction died with the connection), or, when the connection was
+    lost during the commit itself, that it may or may not be stored. Either way running the
+    command again is safe, as what is already stored counts as duplicates.
+    """
+    from ingest.service import database_lost
+
+    eng = engine()  # an unreachable database is a DatabaseError saying how to start it
+    committing = False
+    try:
+        with session_scope(eng) as s:
+            yield s
+            committing = True
+    except Exception as exc:
+        if not database_lost(exc):
+            raise
+        if committing:
+            raise DatabaseError(
+                f"the database stopped while {action} was being committed; this {unit} may or "
+                "may not have been stored; run the same command again once the database is "
+                "back (what is already stored counts as duplicates)"
+            ) from None
+        raise DatabaseError(
+            f"the database stopped during {action}; nothing from this {unit} was stored; "
+            "run the same command again once the database is back"
+        ) from None
 
 
 def format_options(func: F) -> F:

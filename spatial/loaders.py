@@ -278,17 +278,29 @@ def load_areas(*, session: Session, path: str | Path, crs: str | None = None) ->
     return acct
 
 
+def _overlay_ids(gdf: gpd.GeoDataFrame, layer: str) -> list[str]:
+    """The id of every feature of an overlay file, rejected or not (``<layer>-<n>`` if none)."""
+    given = gdf["id"].tolist() if "id" in gdf.columns else [None] * len(gdf)
+    return [_text(v) or f"{layer}-{i}" for i, v in enumerate(given, start=1)]
+
+
 def load_overlay(
     *, session: Session, layer: str, path: str | Path, crs: str | None = None
 ) -> Accounting:
     """Load or replace one overlay layer; features without ``id`` get ``<layer>-<n>``.
 
-    The file is the whole layer: features of the layer that it no longer holds are removed.
+    The file is the whole layer: features of the layer whose ids it no longer holds are
+    removed (their ids are in ``removed``). A feature the file holds but that is rejected
+    (an empty name, a geometry that cannot be repaired) keeps its stored version: a replacing
+    load never deletes what it rejected (SPEC section 17). A file with no features at all
+    removes nothing.
     """
     if layer not in OVERLAY_LAYERS:
         raise UsageError(f"unknown overlay layer {layer!r}; one of: {', '.join(OVERLAY_LAYERS)}")
-    acct = Accounting(source=str(path))
-    feats = _features(read_geofile(path, crs), OVERLAY, acct)
+    acct = Accounting(source=str(path), removed=[])
+    gdf = read_geofile(path, crs)
+    in_file = _overlay_ids(gdf, layer)
+    feats = _features(gdf, OVERLAY, acct)
     for i, a, _ in feats:
         if _text(a.get("id")) is None:
             a["id"] = f"{layer}-{i}"
@@ -300,15 +312,20 @@ def load_overlay(
     ]
     _upsert(session, "overlay_feature", ("layer", "feature_id", "name"),
             ("layer", "feature_id"), rows, acct)
-    if rows:
-        gone = len(session.execute(
-            text("DELETE FROM overlay_feature WHERE layer = :l AND NOT feature_id = ANY(:ids) "
-                 "RETURNING feature_id"),
-            {"l": layer, "ids": [r[1] for r in rows]},
-        ).all())
-        if gone:
-            acct.warnings.append(f"{gone} feature(s) of {layer} not in {path} were removed")
-            log.info("overlay %s: removed %d feature(s) not in the new file", layer, gone)
+    if acct.rejected:
+        acct.warnings.append(f"{acct.rejected} rejected feature(s) of {layer} keep their "
+                             "stored version, if they have one")
+    if not in_file:
+        acct.warnings.append(f"{path} holds no features; nothing of {layer} was removed")
+        return acct
+    acct.removed = sorted(session.execute(
+        text("DELETE FROM overlay_feature WHERE layer = :l AND NOT feature_id = ANY(:ids) "
+             "RETURNING feature_id"),
+        {"l": layer, "ids": sorted(set(in_file))},
+    ).scalars())
+    if acct.removed:
+        acct.warnings.append(f"{len(acct.removed)} feature(s) of {layer} not in {path} were removed")
+        log.info("overlay %s: removed %d feature(s) not in the new file", layer, len(acct.removed))
     return acct
 
 

@@ -6,15 +6,17 @@ from pathlib import Path
 
 import click
 
-from core.accounting import Accounting
-from gridwatch.context import emit_object, emit_rows, engine, session, settings
+from core.accounting import RETURNED_REJECTS, Accounting
+from core.db import get_engine
+from gridwatch.context import emit_object, emit_rows, session, settings, writing_session
 from ingest import service
 from monitoring import interruptions
 
 FILE = click.Path(path_type=Path, dir_okay=False)
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-    help="json prints the accounting object: accepted, duplicates, updated, rejected, rejects.",
+    help="json prints the accounting object: accepted, duplicates, updated, rejected, rejects "
+    f"(the first {RETURNED_REJECTS}, with rejects_truncated when there are more) and warnings.",
 )
 INPUT = click.option(
     "--input-format", "input_fmt", type=click.Choice(["csv", "jsonl"]), default=None,
@@ -41,15 +43,21 @@ def _text(kind: str, batch_id: int, acct: Accounting) -> str:
 
 
 def _run(kind: str, file: Path, fmt: str, input_fmt: str | None, out: Path | None) -> None:
-    with session() as s:
-        result = service.ingest(session=s, kind=kind, source=file, name=str(file), fmt=input_fmt)
+    conf = settings()
+    with writing_session("the ingest", "batch") as s:
+        result = service.ingest(session=s, kind=kind, source=file, name=str(file), fmt=input_fmt,
+                                max_rejects=conf.max_rejects_per_batch, settings=conf)
     # The batch is committed; its change log drives the refresh (split over connections when
-    # large). Should the refresh fail, the changes stay pending for the next one.
+    # large). Should the refresh fail (even because the database has just stopped), the rows
+    # stay stored, the changes pending for the next refresh, and the output says so.
     acct = result.accounting
-    warning = interruptions.refresh_after_ingest(engine=engine(), settings=settings())
+    warning = interruptions.refresh_after_ingest(engine=get_engine(conf), settings=conf)
     if warning:
         acct.warnings.append(warning)
-    emit_object(acct.as_dict(), fmt, out, _text(kind, result.batch_id, acct))
+    obj = acct.as_dict(RETURNED_REJECTS)
+    if obj.get("rejects_truncated"):
+        obj["batch_id"] = result.batch_id
+    emit_object(obj, fmt, out, _text(kind, result.batch_id, acct))
     if acct.rejected:
         raise click.exceptions.Exit(3)
 
@@ -60,7 +68,9 @@ def ingest() -> None:
 
     Every row is counted as accepted, duplicate, updated or rejected; rejected rows are
     listed with their line and reason and the valid rows still land. Exit status 3 means
-    some rows were rejected. Loading the same file again stores nothing twice.
+    some rows were rejected. Loading the same file again stores nothing twice. A file with
+    more rejected rows than GRIDWATCH_MAX_REJECTS_PER_BATCH (default 10000) is refused whole:
+    nothing of it is stored (exit status 1).
     """
 
 
