@@ -32,6 +32,7 @@ import psycopg
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.scratch import admin_conninfo as scratch_admin  # noqa: E402
 from benchmarks.scratch import create, drop, libpq, server  # noqa: E402
 
 AREAS, METERS_PER_AREA, FEEDERS = 500, 40, 50
@@ -105,6 +106,8 @@ def reset(url: str) -> None:
     with psycopg.connect(libpq(url)) as conn:
         conn.execute("TRUNCATE meter_event, raw_meter_event, inferred_interruption, area_meter_off_span, "
                      "ingest_change, ingest_reject, ingest_batch")
+    # CHECKPOINT needs a superuser (the service role is not one): the server's admin runs it.
+    with psycopg.connect(scratch_admin(url), autocommit=True) as conn:
         conn.execute("CHECKPOINT")
 
 

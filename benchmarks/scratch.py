@@ -32,10 +32,10 @@ def libpq(url: str) -> str:
 
 
 def _admin(url: str) -> psycopg.Connection:
-    return psycopg.connect(_admin_conninfo(url), autocommit=True)
+    return psycopg.connect(admin_conninfo(url), autocommit=True)
 
 
-def _admin_conninfo(url: str) -> str:
+def admin_conninfo(url: str) -> str:
     """A superuser's connection to ``url``'s server (the embedded admin when it is embedded)."""
     settings = Settings()
     if settings.embedded:
@@ -54,7 +54,7 @@ def create(base_url: str, name: str, *, replace: bool = False, migrate: bool = T
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     settings = Settings()
     owner = settings.db_user if settings.embedded else None
-    embedded.provision(_admin_conninfo(base_url), name=name, owner=owner)
+    embedded.provision(admin_conninfo(base_url), name=name, owner=owner)
     url = url_of(base_url, name)
     if migrate:
         import migrations

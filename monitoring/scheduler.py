@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
-from core.clock import LOCAL_TZ
+from core.clock import LOCAL_TZ, utcnow
 from core.db import get_engine
 from core.settings import Settings
 from monitoring import jobs
@@ -22,6 +25,31 @@ log = logging.getLogger(__name__)
 # pg advisory lock key: "gridwatch scheduler" (any fixed 64-bit number shared by every process).
 LOCK_KEY = 0x67726964_7363686C
 RETRY_SECONDS = 15.0
+RULES_EVERY = timedelta(minutes=15)
+
+
+def first_rules_run(settings: Settings, now: datetime | None = None) -> datetime:
+    """When a new leader first runs the rules: at once when they are overdue.
+
+    The last run is the latest ``job_run`` of the evaluation's last step (by any process:
+    another leader or ``gridwatch monitor run``). Overdue, never run, or unknown (the
+    database did not answer) means now; otherwise one interval after that run, so a leader
+    change neither skips nor doubles an evaluation.
+    """
+    now = now or utcnow()
+    name = getattr(jobs.STEPS[-1], "job_name", "alerts")
+    try:
+        with get_engine(settings).connect() as conn:
+            last = conn.execute(
+                text("SELECT max(started_at) FROM job_run WHERE job = :j"), {"j": name},
+            ).scalar_one()
+    except SQLAlchemyError as exc:
+        log.warning("scheduler: cannot read the last rules run (%s); running them now",
+                    str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200])
+        return now
+    if last is None or last + RULES_EVERY <= now:
+        return now
+    return last + RULES_EVERY
 
 
 def _schedule(scheduler: BackgroundScheduler, settings: Settings) -> None:
@@ -35,7 +63,10 @@ def _schedule(scheduler: BackgroundScheduler, settings: Settings) -> None:
         jobs.run_steps([jobs.retention], engine=get_engine(settings), settings=settings)
 
     opts: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
-    scheduler.add_job(rules, IntervalTrigger(minutes=15), id="rules", **opts)
+    first = first_rules_run(settings)
+    log.info("scheduler: rules first run at %s", first.isoformat())
+    scheduler.add_job(rules, IntervalTrigger(seconds=RULES_EVERY.total_seconds()), id="rules",
+                      next_run_time=first, **opts)
     scheduler.add_job(notify, IntervalTrigger(minutes=1), id="notify", **opts)
     scheduler.add_job(retention, CronTrigger(hour=3, minute=17, timezone=LOCAL_TZ),
                       id="retention", **opts)

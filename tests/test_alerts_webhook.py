@@ -27,6 +27,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
+        self.paths: list[str] = []
         self.fail = False
         outer = self
 
@@ -38,6 +39,7 @@ class Receiver:
                     self.end_headers()
                     return
                 outer.messages.append(json.loads(body))
+                outer.paths.append(self.path)
                 self.send_response(200)
                 self.end_headers()
 
@@ -209,3 +211,135 @@ def test_data_quality_rules(engine: Engine, fresh_settings: Settings) -> None:
     with Session(engine) as s:
         firing = {(a["rule"], a["subject_id"]) for a in list_alerts(session=s, state="firing")}
     assert ("unexplained_off", "Q1") not in firing
+
+
+TOKEN = "tok-5ecret-9f3b1c"
+
+
+def _delivery_text(eng: Engine) -> list[str]:
+    """Every delivery row, all its columns, as text."""
+    with eng.connect() as c:
+        return list(c.execute(text("SELECT row_to_json(d)::text FROM alert_delivery d")).scalars())
+
+
+def test_alerts_raised_without_a_webhook_are_sent_by_the_one_that_has_it(
+    engine: Engine, fresh_settings: Settings, receiver: Receiver,
+) -> None:
+    """Issue 12 item 9: `monitor run` without GRIDWATCH_WEBHOOK_URL raises an alert; the
+    serving leader, which has the URL (with a token in it), delivers it, repeats it and its
+    resolution; no delivery row ever holds the URL or the token."""
+    raising = fresh_settings.model_copy(update={"webhook_url": None, "alert_repeat_hours": 2.0})
+    secret_url = receiver.url.replace("http://", f"http://hook:{TOKEN}-pw@") + f"?token={TOKEN}"
+    sender = raising.model_copy(update={"webhook_url": secret_url})
+    _frequent_area(engine)
+
+    result = jobs.run_all(engine=engine, settings=raising, as_of=T)
+    assert result["ok"]
+    assert _deliveries(engine) == [("first", "pending", 0)]  # queued, although no URL here
+    assert result["steps"][-1]["result"]["unsent"] == 1
+
+    # the sender's receiver is down: the error it records names neither the URL nor the token
+    receiver.fail = True
+    jobs.notify(engine=engine, settings=sender, now=utcnow())
+    dead = sender.model_copy(update={"webhook_url": f"http://127.0.0.1:9/hook?token={TOKEN}"})
+    jobs.notify(engine=engine, settings=dead, now=utcnow() + timedelta(seconds=31))
+    assert [r[:2] for r in _deliveries(engine)] == [("first", "pending")]
+    receiver.fail = False
+    jobs.notify(engine=engine, settings=sender, now=utcnow() + timedelta(minutes=5))
+    assert _deliveries(engine) == [("first", "delivered", 3)]
+    assert len(receiver.messages) == 1
+    assert receiver.paths == [f"/hook?token={TOKEN}"]  # the URL was resolved at send time
+    first = receiver.messages[0]["alerts"][0]
+    assert first["labels"]["subject_id"] == "A1"
+    assert first["annotations"]["notification_reason"] == "first"
+
+    # repeats are queued by the process without a URL, after the interval and not before
+    assert jobs.notify(engine=engine, settings=raising,
+                       now=utcnow() + timedelta(hours=1))["result"]["repeats"] == 0
+    later = utcnow() + timedelta(hours=2, minutes=10)
+    queued = jobs.notify(engine=engine, settings=raising, now=later)["result"]
+    assert (queued["repeats"], queued["unsent"]) == (1, 1)
+    # ... once only, however many processes look while it waits
+    assert jobs.notify(engine=engine, settings=raising, now=later)["result"]["repeats"] == 0
+    jobs.notify(engine=engine, settings=sender, now=later)
+    assert [m["alerts"][0]["annotations"]["notification_reason"] for m in receiver.messages] == [
+        "first", "repeat"]
+
+    # the resolution, raised without a URL, is delivered by the sender too
+    jobs.run_all(engine=engine, settings=raising, as_of=T + timedelta(days=400))
+    jobs.notify(engine=engine, settings=sender, now=utcnow())
+    assert [m["status"] for m in receiver.messages] == ["firing", "firing", "resolved"]
+    assert [r[:2] for r in _deliveries(engine)] == [
+        ("first", "delivered"), ("repeat", "delivered"), ("resolved", "delivered")]
+
+    rows = _delivery_text(engine)
+    assert len(rows) == 3 and rows[0].startswith("{")
+    assert not [r for r in rows if TOKEN in r or "127.0.0.1" in r]
+    with engine.connect() as c:
+        columns = set(c.execute(text(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'alert_delivery'")).scalars())
+    assert "url" not in columns
+
+
+def test_retries_give_up_only_after_the_configured_time(
+    engine: Engine, fresh_settings: Settings, receiver: Receiver,
+) -> None:
+    """Backoff doubles up to its cap, and a delivery is marked failed only after
+    webhook_give_up_hours (default 24 h, so a receiver down for an hour still gets it)."""
+    from monitoring.alerts.notify import backoff
+
+    assert [backoff(n, fresh_settings).total_seconds() for n in (1, 2, 3, 8, 9, 30)] == [
+        30, 60, 120, 3600, 3600, 3600]
+    settings = fresh_settings.model_copy(update={"webhook_url": receiver.url})
+    _frequent_area(engine)
+    receiver.fail = True
+    start = utcnow()
+    jobs.run_all(engine=engine, settings=settings, as_of=T)
+    now = start
+    for _ in range(12):  # about 3 hours of failures: still pending
+        with engine.connect() as c:
+            now = c.execute(text("SELECT next_attempt_at FROM alert_delivery")).scalar_one()
+        jobs.notify(engine=engine, settings=settings, now=now)
+    assert now - start > timedelta(hours=1)
+    assert [r[:2] for r in _deliveries(engine)] == [("first", "pending")]
+    receiver.fail = False
+    jobs.notify(engine=engine, settings=settings, now=now + timedelta(hours=1))
+    assert [r[:2] for r in _deliveries(engine)] == [("first", "delivered")]
+    # a receiver that never comes back: failed after the give-up time, then left alone
+    receiver.fail = True
+    jobs.run_all(engine=engine, settings=settings, as_of=T + timedelta(days=400))
+    jobs.notify(engine=engine, settings=settings, now=utcnow() + timedelta(hours=25))
+    assert _deliveries(engine)[-1][:2] == ("resolved", "failed")
+
+
+def test_the_migration_drops_stored_urls_and_queues_lost_notifications(fresh_db: str) -> None:
+    """Revision 0080 removes the URL (and any token) from old rows and queues the 'first'
+    notification of firing alerts that never had one."""
+    import migrations
+
+    migrations.downgrade(fresh_db, "0030")
+    eng = create_engine(fresh_db, poolclass=pool.NullPool)
+    try:
+        with eng.begin() as c:
+            ids = c.execute(text(
+                "INSERT INTO alert (fingerprint, rule, severity, subject_type, subject_id, state, "
+                "starts_at, last_seen_at) VALUES ('f1', 'frequent_outage', 'critical', 'area', "
+                "'A1', 'firing', now(), now()), ('f2', 'frequent_outage', 'critical', 'area', "
+                "'A2', 'firing', now(), now()) RETURNING id")).scalars().all()
+            c.execute(text(
+                "INSERT INTO alert_delivery (alert_id, reason, next_attempt_at, url, created_at) "
+                "VALUES (:a, 'first', now(), :u, now()), (:a, 'repeat', now(), :u, now()), "
+                "(:a, 'repeat', now(), :u, now())"),
+                {"a": ids[0], "u": f"https://hooks.example/x?token={TOKEN}"})
+        migrations.upgrade(fresh_db)
+        rows = _delivery_text(eng)
+        assert rows and not [r for r in rows if TOKEN in r]
+        with eng.connect() as c:
+            got = c.execute(text(
+                "SELECT alert_id, reason, status FROM alert_delivery ORDER BY id")).all()
+        assert [tuple(r) for r in got] == [
+            (ids[0], "first", "pending"), (ids[0], "repeat", "failed"),
+            (ids[0], "repeat", "pending"), (ids[1], "first", "pending")]
+    finally:
+        eng.dispose()

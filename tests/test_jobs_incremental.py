@@ -122,3 +122,44 @@ def test_one_leader_and_failover(fresh_settings: Settings) -> None:
     finally:
         a.stop()
         b.stop()
+
+
+def _rules_runs(engine: Engine) -> list[datetime]:
+    with engine.connect() as c:
+        return list(c.execute(text(
+            "SELECT started_at FROM job_run WHERE job = 'alerts' ORDER BY started_at")).scalars())
+
+
+def test_a_new_leader_runs_overdue_rules_at_once(engine: Engine, fresh_settings: Settings) -> None:
+    """Issue 12: after a leader change the rules first ran 15 minutes later. A new leader now
+    runs them at takeover when the last run (in job_run) is older than the interval, and
+    otherwise one interval after that run."""
+    from core.clock import utcnow
+    from monitoring.scheduler import RULES_EVERY, first_rules_run
+
+    now = utcnow()
+    assert first_rules_run(fresh_settings, now) == now  # never ran
+    recent = now - timedelta(minutes=5)
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO job_run (job, started_at, finished_at, outcome) "
+                       "VALUES ('alerts', :t, :t, 'success')"), {"t": recent})
+    assert first_rules_run(fresh_settings, now) == recent + RULES_EVERY
+    assert first_rules_run(fresh_settings, now + timedelta(minutes=11)) == now + timedelta(minutes=11)
+
+    stale = now - timedelta(minutes=40)  # the old leader's last run
+    with engine.begin() as c:
+        c.execute(text("UPDATE job_run SET started_at = :t, finished_at = :t"), {"t": stale})
+    a = SchedulerHandle(fresh_settings, retry_seconds=0.1,
+                        schedule=lambda scheduler, settings: None).start()
+    assert _wait(lambda: a.is_leader)
+    b = SchedulerHandle(fresh_settings, retry_seconds=0.1).start()  # the real jobs
+    try:
+        time.sleep(0.3)
+        assert not b.is_leader
+        a.stop()
+        assert _wait(lambda: b.is_leader)
+        assert _wait(lambda: len(_rules_runs(engine)) == 2, seconds=60)
+        assert _rules_runs(engine)[-1] > now
+    finally:
+        a.stop()
+        b.stop()

@@ -124,3 +124,28 @@ def test_expensive_tiles_are_shared_through_the_table_and_never_stale(
     assert changed.headers["etag"] != etag
     feats = mapbox_vector_tile.decode(changed.content)["areas"]["features"]
     assert {f["properties"]["area_id"]: f["properties"]["status"] for f in feats}["A1"] == "ok"
+
+
+def test_many_distinct_empty_tiles_keep_the_cache_at_its_bound(http: Api) -> None:
+    """Issue 12: empty tiles (zero bytes) used to cost nothing, so a client walking distinct
+    empty tiles grew each worker's cache without bound. Entries and bytes are both capped."""
+    from api.tilecache import ENTRY_OVERHEAD, TileLRU
+
+    _seed(http)
+    lru = TileLRU(max_entries=40)
+    http.client.app.state.tiles = lru  # type: ignore[attr-defined]
+    for x in range(90):  # far from the seeded areas: every tile is empty and distinct
+        r = http.get(f"/tiles/areas/12/{x}/0.pbf", "planner")
+        assert r.status_code == 200 and r.content == b""
+    assert len(lru) == 40
+    assert lru.size_bytes == 40 * ENTRY_OVERHEAD
+    # the most recent tiles are the ones kept
+    tag = http.get("/tiles/areas/12/89/0.pbf", "planner").headers["etag"].strip('"')
+    assert lru.get(("areas", 12, 89, 0), tag) == b""
+    assert lru.etag(("areas", 12, 0, 0)) is None
+
+    # the byte budget counts empty tiles too
+    small = TileLRU(max_bytes=10 * ENTRY_OVERHEAD, max_entries=1000)
+    for x in range(50):
+        small.put(("areas", 12, x, 0), "e", b"")
+    assert len(small) == 10 and small.size_bytes == 10 * ENTRY_OVERHEAD

@@ -35,15 +35,18 @@ def _labels(c: Condition) -> dict[str, str]:
             "subject_id": c.subject_id, **c.labels}
 
 
-def queue_delivery(*, session: Session, settings: Settings, alert_id: int, reason: str,
-                   now: datetime) -> None:
-    """Queue one webhook notification (nothing when no webhook is configured)."""
-    if not settings.webhook_url:
-        return
+def queue_delivery(*, session: Session, alert_id: int, reason: str, now: datetime) -> None:
+    """Queue one webhook notification, whatever this process's settings say.
+
+    The row records the alert and the reason (first, repeat or resolved), never where it
+    goes: the sender resolves the webhook URL from its own settings when it sends, so an
+    alert raised by a process without ``GRIDWATCH_WEBHOOK_URL`` is still delivered by one that
+    has it, and no URL (or token in it) is stored per row.
+    """
     session.execute(
-        text("INSERT INTO alert_delivery (alert_id, reason, next_attempt_at, url, created_at) "
-             "VALUES (:a, :r, :now, :url, :now)"),
-        {"a": alert_id, "r": reason, "now": now, "url": settings.webhook_url},
+        text("INSERT INTO alert_delivery (alert_id, reason, next_attempt_at, created_at) "
+             "VALUES (:a, :r, :now, :now)"),
+        {"a": alert_id, "r": reason, "now": now},
     )
 
 
@@ -86,8 +89,7 @@ def sync(
              "sid": c.subject_id, "s": c.summary, "lab": json.dumps(_labels(c), ensure_ascii=False),
              "ann": annotations, "at": at, "now": now},
         ).scalar_one()
-        queue_delivery(session=session, settings=settings, alert_id=alert_id, reason="first",
-                       now=now)
+        queue_delivery(session=session, alert_id=alert_id, reason="first", now=now)
         fired += 1
     for fp, alert_id in open_by_fp.items():
         if fp in wanted:
@@ -97,8 +99,7 @@ def sync(
                  "updated_at = :now WHERE id = :id"),
             {"at": at, "now": now, "id": alert_id},
         )
-        queue_delivery(session=session, settings=settings, alert_id=alert_id, reason="resolved",
-                       now=now)
+        queue_delivery(session=session, alert_id=alert_id, reason="resolved", now=now)
         resolved += 1
     log.info("alerts %s: %d fired, %d still firing, %d resolved", ",".join(sorted(rules)),
              fired, kept, resolved)
