@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 # Each module in gridwatch/commands/ registers its commands.
 COMMAND_MODULES = (
     "db",
+    "broker",
     "load",
     "ingest",
     "monitor",

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install PostgreSQL, PostGIS and TimescaleDB (Apache build) on Debian 12 or 13, idempotently.
+# Install PostgreSQL, PostGIS and TimescaleDB (Apache build), and the Mosquitto MQTT broker,
+# on Debian 12 or 13, idempotently.
 # Runs as root, or as an ordinary user with sudo.
 set -euo pipefail
 
@@ -38,6 +39,8 @@ apt_install() {
 }
 
 apt_install "postgresql-$PGV" "postgresql-client-$PGV" "postgresql-$PGV-postgis-3" "postgresql-contrib"
+# The embedded MQTT broker (gridwatch broker start) and its tools (mosquitto_passwd, mosquitto_sub).
+apt_install mosquitto mosquitto-clients
 
 if have_ext "$PGV" timescaledb; then
   log "TimescaleDB already installed for PostgreSQL $PGV"
