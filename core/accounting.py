@@ -10,17 +10,35 @@ from core.errors import TooManyRejects
 RETURNED_REJECTS = 1000  # rejects listed in an answer; the batch keeps all of them (up to its cap)
 
 
+Origin = tuple[str, int, int]
+"""Where a streamed row came from: (MQTT topic, message position in its batch, item in it)."""
+
+
 @dataclass(frozen=True)
 class Reject:
-    """One rejected row: where it was, which field, and why (in words a user can act on)."""
+    """One rejected row: where it was, which field, and why (in words a user can act on).
+
+    A streamed row also records its topic, the message's position in its batch (1-based) and
+    the item's position in that message's JSON array (1-based; 0 for the whole message).
+    """
 
     line: int
     field: str
     reason: str
+    topic: str | None = None
+    message: int | None = None
+    item: int | None = None
+
+    def located(self, topic: str, message: int, item: int) -> Reject:
+        """This reject, with where in the stream its row came from."""
+        return Reject(self.line, self.field, self.reason, topic, message, item)
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape of SPEC section 10."""
-        return {"line": self.line, "field": self.field, "reason": self.reason}
+        """The JSON shape of SPEC section 10 (with topic, message and item for streams)."""
+        out: dict[str, Any] = {"line": self.line, "field": self.field, "reason": self.reason}
+        if self.topic is not None:
+            out.update(topic=self.topic, message=self.message, item=self.item)
+        return out
 
 
 @dataclass

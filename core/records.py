@@ -117,22 +117,32 @@ def _jsonl_rows(stream: IO[str], name: str, known: set[str]) -> RowSource:
             if not isinstance(obj, dict):
                 yield line_no, {"__error__": "each line must be a JSON object"}
                 continue
-            row: dict[str, str | None] = {}
-            for k, v in obj.items():
-                if k not in known:
-                    if k not in unknown_seen:
-                        unknown_seen.append(k)
-                        if len(unknown_seen) == 1:
-                            log.warning("%s: ignoring unknown field(s), first: %s", name, k)
-                    continue
-                if v is None or (isinstance(v, str) and v.strip() == ""):
-                    row[k] = None
-                else:
-                    row[k] = v.strip() if isinstance(v, str) else json.dumps(v)
-            yield line_no, row
+            yield line_no, json_row(obj, known, unknown_seen, name)
 
     source = RowSource(name, gen(), unknown_seen)
     return source
+
+
+def json_row(
+    obj: dict[str, object], known: set[str], unknown_seen: list[str], name: str
+) -> dict[str, str | None]:
+    """One JSON object as a row: known fields only, text stripped, empty text as None.
+
+    Unknown field names are added to ``unknown_seen`` (the first one is logged once).
+    """
+    row: dict[str, str | None] = {}
+    for k, v in obj.items():
+        if k not in known:
+            if k not in unknown_seen:
+                unknown_seen.append(k)
+                if len(unknown_seen) == 1:
+                    log.warning("%s: ignoring unknown field(s), first: %s", name, k)
+            continue
+        if v is None or (isinstance(v, str) and v.strip() == ""):
+            row[k] = None
+        else:
+            row[k] = v.strip() if isinstance(v, str) else json.dumps(v)
+    return row
 
 
 def open_rows(

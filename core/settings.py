@@ -36,6 +36,27 @@ class Settings(BaseSettings):
     mqtt_port: int = Field(
         default=1884, ge=1024, le=65535, description="Port of the embedded broker on 127.0.0.1.")
 
+    # The stream consumer (SPEC section 12)
+    stream_batch_seconds: float = Field(
+        default=1.0, gt=0, le=60,
+        description="A micro-batch is committed this long after its first message at the latest.")
+    stream_batch_rows: int = Field(
+        default=20_000, ge=1, description="... or as soon as it holds this many rows.")
+    stream_client_id: str | None = Field(
+        default=None, max_length=64,
+        description="MQTT client id of the consumer's persistent session (default "
+        "'gridwatch-<host name>'); each consumer process needs its own.")
+    stream_session_hours: float = Field(
+        default=168.0, gt=0, description="How long the broker keeps a stopped consumer's "
+        "session and queues its messages.")
+    stream_max_payload_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024,
+        description="A larger message is rejected whole without being parsed.")
+    stream_event_codes: dict[str, Literal["off", "on"]] = Field(
+        default={"3.26.0.85": "off", "3.26.0.216": "on"},
+        description="IEC 61968-9 EndDeviceEventType codes that mean a meter's power went off "
+        "or came back on (JSON object), used when an event carries 'code' instead of 'kind'.")
+
     # Interruption rules (SPEC section 3)
     meter_off_fraction: float = Field(default=0.5, gt=0, le=1)
     short_interruption_minutes: float = Field(default=3.0, ge=0)

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "broker",
     "load",
     "ingest",
+    "stream",
     "monitor",
     "report",
     "alerts",

@@ -36,10 +36,10 @@ def close_batch(*, session: Session, batch_id: int, acct: Accounting) -> None:
     conn = session.connection().connection.driver_connection
     assert conn is not None
     with conn.cursor() as cur, cur.copy(
-        "COPY ingest_reject (batch_id, line, field, reason) FROM STDIN"
+        "COPY ingest_reject (batch_id, line, field, reason, topic, message, item) FROM STDIN"
     ) as copy:
         for r in acct.rejects:
-            copy.write_row((batch_id, r.line, r.field, r.reason))
+            copy.write_row((batch_id, r.line, r.field, r.reason, r.topic, r.message, r.item))
 
 
 def list_batches(*, session: Session, limit: int = 50) -> list[dict[str, Any]]:
@@ -55,7 +55,10 @@ def list_batches(*, session: Session, limit: int = 50) -> list[dict[str, Any]]:
 
 
 def batch_rejects(*, session: Session, batch_id: int) -> list[dict[str, Any]]:
-    """The rejected rows of one batch, by line; ``NotFound`` if there is no such batch."""
+    """The rejected rows of one batch, by line; ``NotFound`` if there is no such batch.
+
+    Rows of a streamed batch (source ``mqtt``) also say their topic, message and item.
+    """
     found = session.execute(
         text("SELECT 1 FROM ingest_batch WHERE batch_id = :b"), {"b": batch_id}
     ).first()
@@ -63,9 +66,13 @@ def batch_rejects(*, session: Session, batch_id: int) -> list[dict[str, Any]]:
         raise NotFound(f"no ingest batch {batch_id}; see 'gridwatch ingest history'")
     rows = session.execute(
         text(
-            "SELECT line, field, reason FROM ingest_reject WHERE batch_id = :b "
-            "ORDER BY line, field"
+            "SELECT line, field, reason, topic, message, item FROM ingest_reject "
+            "WHERE batch_id = :b ORDER BY line, field"
         ),
         {"b": batch_id},
     ).mappings()
-    return [dict(r) for r in rows]
+    out = [dict(r) for r in rows]
+    if all(r["topic"] is None for r in out):
+        for r in out:
+            del r["topic"], r["message"], r["item"]
+    return out

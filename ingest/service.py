@@ -11,12 +11,12 @@ import psycopg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from core.accounting import Accounting
+from core.accounting import Accounting, Origin
 from core.errors import GridwatchError, InputError, UsageError
 from core.records import detect_format, open_rows
 from core.settings import Settings
 from ingest import batches
-from ingest.meter_events import csv_events, from_rows, ingest_meter_events
+from ingest.meter_events import Event, csv_events, from_rows, ingest_meter_events
 from ingest.records import ingest_records
 from ingest.validation import SPECS
 
@@ -62,14 +62,58 @@ def ingest(
     spec = SPECS[kind]
     label = name or (str(source) if isinstance(source, (str, pathlib.Path)) else "body")
     fmt = fmt or detect_format(label)
+    records: typing.Iterator[tuple[int, dict[str, str | None]]] | None = None
     if kind == "meter-events" and fmt == "csv":
         events, unknown = csv_events(source, label)
     else:
         rows = open_rows(source, known=spec.fields, required=spec.required, fmt=fmt, name=label)
-        events, unknown = from_rows(rows.rows), rows.unknown_columns
+        records, unknown = rows.rows, rows.unknown_columns
+        events = from_rows(records)
+    return _run(session=session, kind=kind, label=label, source_name=label, events=events,
+                rows=records, unknown=unknown, max_rejects=max_rejects, settings=settings)
+
+
+def ingest_rows(
+    *,
+    session: Session,
+    kind: str,
+    rows: typing.Iterable[tuple[int, dict[str, str | None]]],
+    source: str,
+    unknown: list[str] | None = None,
+    origins: typing.Sequence[Origin] | None = None,
+    settings: Settings | None = None,
+) -> IngestResult:
+    """Like ``ingest`` for rows already parsed (the MQTT consumer's micro-batches).
+
+    ``rows`` are (line, {field: text}) pairs as ``core.records`` yields them; a row with an
+    ``__error__`` field is rejected with that reason. ``origins[line - 1]`` says where each
+    line came from (topic, message, item), and is recorded with its reject. Does not commit.
+    """
+    if kind not in KINDS:
+        raise UsageError(f"unknown stream '{kind}'; use one of: {', '.join(KINDS)}")
+    it = iter(rows)
+    return _run(session=session, kind=kind, label=source, source_name=source,
+                events=from_rows(it) if kind == "meter-events" else iter(()),
+                rows=it if kind != "meter-events" else None, unknown=unknown or [],
+                max_rejects=None, settings=settings, origins=origins)
+
+
+def _run(
+    *,
+    session: Session,
+    kind: str,
+    label: str,
+    source_name: str,
+    events: typing.Iterator[Event],
+    rows: typing.Iterator[tuple[int, dict[str, str | None]]] | None,
+    unknown: list[str],
+    max_rejects: int | None,
+    settings: Settings | None,
+    origins: typing.Sequence[Origin] | None = None,
+) -> IngestResult:
     acct = Accounting(source=label, max_rejects=max_rejects)
     session.flush()
-    batch_id = batches.open_batch(session=session, source=label, kind=kind)
+    batch_id = batches.open_batch(session=session, source=source_name, kind=kind)
     conn = session.connection().connection.driver_connection
     assert conn is not None
     try:
@@ -77,12 +121,16 @@ def ingest(
             ingest_meter_events(conn=conn, batch_id=batch_id, rows=events, acct=acct,
                                 settings=settings)
         else:
-            ingest_records(conn=conn, kind=kind, batch_id=batch_id, rows=rows.rows, acct=acct)
+            assert rows is not None
+            ingest_records(conn=conn, kind=kind, batch_id=batch_id, rows=rows, acct=acct)
     except UnicodeDecodeError as exc:
         raise InputError(f"{label} is not UTF-8 ({exc.reason})") from None
     if unknown:
         acct.warnings.append(f"ignoring unknown field(s): {', '.join(unknown)}")
     acct.rejects.sort(key=lambda r: r.line)
+    if origins is not None:
+        acct.rejects = [r.located(*origins[r.line - 1]) if 0 < r.line <= len(origins) else r
+                        for r in acct.rejects]
     batches.close_batch(session=session, batch_id=batch_id, acct=acct)
     log.info("%s %s: %d accepted, %d duplicates, %d updated, %d rejected", kind, label,
              acct.accepted, acct.duplicates, acct.updated, acct.rejected)

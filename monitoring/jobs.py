@@ -104,8 +104,10 @@ def refresh_interruptions(*, session: Session, settings: Settings, as_of: dateti
 def frequent_outage_status(*, session: Session, settings: Settings, as_of: datetime,
                            now: datetime) -> dict[str, Any]:
     """Bring asset_status to the as-of time (incrementally when it can)."""
+    from monitoring.follow import RULES_LOCK
     from monitoring.rules.status import refresh_status
 
+    session.execute(text(RULES_LOCK))
     return refresh_status(session=session, settings=settings, as_of=as_of)
 
 
@@ -114,7 +116,9 @@ def evaluate_alerts(*, session: Session, settings: Settings, as_of: datetime,
                     now: datetime) -> dict[str, Any]:
     """Raise and resolve alerts for every rule."""
     from monitoring.alerts.evaluate import evaluate_alerts as run
+    from monitoring.follow import RULES_LOCK
 
+    session.execute(text(RULES_LOCK))
     return run(session=session, settings=settings, as_of=as_of, now=now)
 
 

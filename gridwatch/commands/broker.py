@@ -22,6 +22,10 @@ def start() -> None:
         click.echo("using GRIDWATCH_MQTT_URL; nothing to start")
         return
     b = mqtt_broker.start(s)
+    # Before any publisher reconnects: Mosquitto does not restore shared subscriptions.
+    from ingest.stream.consumer import restore_session
+
+    restore_session(s)
     click.echo(f"broker running on {mqtt_broker.HOST}:{b.port} (data in {b.home})")
 
 

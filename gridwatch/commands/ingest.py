@@ -138,10 +138,14 @@ def history(limit: int, fmt: str, out: Path | None) -> None:
               show_default=True, help="Output format.")
 @OUT
 def rejects(batch_id: int, fmt: str, out: Path | None) -> None:
-    """List the rejected rows of one batch: line, field and reason."""
+    """List the rejected rows of one batch: line, field and reason (and for a streamed batch,
+    the topic, the message's position in the batch and the item's in the message)."""
     with session() as s:
         rows = service.batch_rejects(session=s, batch_id=batch_id)
-    emit_rows(rows, ["line", "field", "reason"], fmt, out)
+    columns = ["line", "field", "reason"]
+    if rows and "topic" in rows[0]:
+        columns += ["topic", "message", "item"]
+    emit_rows(rows, columns, fmt, out)
 
 
 def register(cli: click.Group) -> None:

@@ -24,6 +24,7 @@ def _start_scheduler(s: Any) -> Any:
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default 8000).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
 @click.option("--no-scheduler", is_flag=True, help="Do not run the monitoring scheduler here.")
+@click.option("--no-stream", is_flag=True, help="Do not consume the MQTT streams here.")
 @click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
@@ -33,9 +34,16 @@ def _start_scheduler(s: Any) -> Any:
 )
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log each request.")
 def serve(
-    host: str | None, port: int | None, workers: int, no_scheduler: bool, log_level: str, access_log: bool
+    host: str | None, port: int | None, workers: int, no_scheduler: bool, no_stream: bool,
+    log_level: str, access_log: bool,
 ) -> None:
-    """Serve the HTTP API and the maps (the planners' overview is at /maps/)."""
+    """Serve the HTTP API and the maps (the planners' overview is at /maps/).
+
+    The same process runs the monitoring scheduler and the MQTT stream consumer
+    (``gridwatch stream``) unless ``--no-scheduler`` / ``--no-stream``.
+    """
+    import threading
+
     import uvicorn
 
     s = settings()
@@ -43,6 +51,11 @@ def serve(
     host = host or s.host
     port = port or s.port
     scheduler = None if no_scheduler or not s.scheduler else _start_scheduler(s)
+    stop_stream = threading.Event()
+    if not no_stream:
+        from gridwatch.commands.stream import start_consumer
+
+        start_consumer(s, get_engine(s), stop_stream)
     click.echo(f"gridwatch serving on http://{host}:{port}/ (maps at /maps/, sign in at /login)", err=True)
     if s.trusted_proxies:
         click.echo(f"trusting X-Forwarded-For/-Proto from {s.trusted_proxies}", err=True)
@@ -64,6 +77,7 @@ def serve(
 
             uvicorn.run(create_app(s), **options)
     finally:
+        stop_stream.set()
         if scheduler is not None:
             scheduler.stop()
 
