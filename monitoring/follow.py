@@ -1,8 +1,8 @@
 """Bring every derived result up to date after a stream batch (SPEC section 12).
 
-In order: the inferred interruptions (from the batch's change log), the frequent-outage
-status of the assets whose interruptions changed (incremental), and the alerts. Each step is
-the same function a full evaluation runs, so the result equals one.
+In order: the inferred interruptions (from the batch's change log), the live outages, the
+frequent-outage status of the assets whose interruptions changed (incremental), and the
+alerts. Each step is the same function a full evaluation runs, so the result equals one.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def follow_batch(*, engine: Engine, settings: Settings, now: datetime | None = N
     """Refresh interruptions, then status and alerts at ``now``; timings and any warning."""
     from monitoring.alerts.evaluate import evaluate_alerts
     from monitoring.interruptions import refresh_after_ingest
+    from monitoring.live import refresh_live
     from monitoring.rules.status import refresh_status
 
     now = now or utcnow()
@@ -37,6 +38,7 @@ def follow_batch(*, engine: Engine, settings: Settings, now: datetime | None = N
     t1 = time.perf_counter()
     with Session(bind=engine, expire_on_commit=False) as session:
         session.execute(text(RULES_LOCK))
+        live = refresh_live(session=session, now=now)
         status = refresh_status(session=session, settings=settings, as_of=now)
         alerts = evaluate_alerts(session=session, settings=settings, as_of=now, now=now)
         session.commit()
@@ -45,6 +47,7 @@ def follow_batch(*, engine: Engine, settings: Settings, now: datetime | None = N
         log.warning("stream: alert rules failed after a batch: %s", "; ".join(alerts["errors"]))
     return {
         "warning": warning,
+        "live": live,
         "status": status,
         "alerts": {k: alerts[k] for k in ("fired", "firing", "resolved")},
         "seconds": {"interruptions": round(t1 - t0, 3), "rules": round(t2 - t1, 3)},

@@ -100,6 +100,18 @@ def refresh_interruptions(*, session: Session, settings: Settings, as_of: dateti
     return refresh(session=session, settings=settings)
 
 
+@job("live_outages")
+def live_outages(*, session: Session, settings: Settings, as_of: datetime,
+                 now: datetime) -> dict[str, Any]:
+    """Bring the live outages (the areas out now) up to date."""
+    from monitoring.follow import RULES_LOCK
+    from monitoring.live import refresh_live
+
+    session.execute(text(RULES_LOCK))
+    result = refresh_live(session=session, now=now)
+    return {"rows": result["areas"], "customers": result["customers"]}
+
+
 @job("frequent_outage")
 def frequent_outage_status(*, session: Session, settings: Settings, as_of: datetime,
                            now: datetime) -> dict[str, Any]:
@@ -149,6 +161,7 @@ def retention(*, session: Session, settings: Settings, as_of: datetime, now: dat
 # The evaluation, in order; each step commits on its own. Add a step with one line.
 STEPS: list[Job] = [
     refresh_interruptions,
+    live_outages,
     frequent_outage_status,
     open_cases,
     evaluate_alerts,

@@ -148,6 +148,8 @@ def _snapshot(engine: Engine) -> dict[str, Any]:
             "status": c.execute(text(
                 "SELECT asset_type, asset_id, count_365, max_60, status FROM asset_status "
                 "ORDER BY 1, 2")).all(),
+            "live": c.execute(text(
+                "SELECT area_id, since, cause, customers, source FROM live_outage ORDER BY 1")).all(),
             "alerts": c.execute(text(
                 "SELECT fingerprint, rule, subject_id, state, starts_at FROM alert "
                 "WHERE state = 'firing' ORDER BY 1")).all(),
@@ -158,12 +160,15 @@ def _full_evaluation(conf: Settings, engine: Engine) -> None:
     """Everything rebuilt from the stored events, at the as-of the stream last evaluated."""
     from monitoring.alerts.evaluate import evaluate_alerts
     from monitoring.interruptions import refresh
+    from monitoring.live import refresh_live
     from monitoring.rules.status import refresh_status
 
     with Session(bind=engine) as s:
         as_of = s.execute(text(
             "SELECT as_of FROM monitor_state WHERE name = 'frequent_outage'")).scalar_one()
         refresh(session=s, settings=conf, full=True)
+        s.execute(text("DELETE FROM live_outage"))
+        refresh_live(session=s, now=as_of)
         refresh_status(session=s, settings=conf, as_of=as_of, full=True)
         evaluate_alerts(session=s, settings=conf, as_of=as_of, now=as_of)
         s.commit()
@@ -183,6 +188,9 @@ def test_published_events_are_committed_and_every_derived_result_equals_a_full_e
                      now - timedelta(days=rng.uniform(1, 200)), rng.randint(5, 180))
                     for _ in range(24)]
         events = [e for area, start, minutes in episodes for e in _events(_meters(area), start, minutes)]
+        # ... and A5 is out now: its meters went off half an hour ago and are not back.
+        events += [e for e in _events(_meters("A5"), now - timedelta(minutes=30), 60)
+                   if e["kind"] == "off"]
         rng.shuffle(events)  # late and out of order, as head-ends deliver
         while events:
             n = rng.randint(1, 25)
@@ -199,6 +207,7 @@ def test_published_events_are_committed_and_every_derived_result_equals_a_full_e
     assert streamed["events"] == sent
     assert any(row[4] == "frequent" for row in streamed["status"])
     assert any(row[1] == "frequent_outage" for row in streamed["alerts"])
+    assert [row[0] for row in streamed["live"]] == ["A5"]
     _full_evaluation(conf, engine)
     assert _snapshot(engine) == streamed
 

@@ -1,0 +1,36 @@
+"""Live outages (SPEC section 13): which areas are out now, since when, why, for how many.
+
+``refresh_live`` rebuilds the ``live_outage`` table from the open interruptions: a record
+with no end on the area or its feeder, or an open inferred interval no record explains. It
+reads only open intervals (partial indexes), so it is a full evaluation cheap enough to run
+after every stream batch; rows that did not change are not rewritten.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from core.sqlfiles import statements
+
+
+def _sql() -> dict[str, str]:
+    return statements("monitoring.live", "live.sql")
+
+
+def refresh_live(*, session: Session, now: datetime) -> dict[str, Any]:
+    """Bring ``live_outage`` to ``now``; the areas whose outage started, changed or ended."""
+    q = _sql()
+    session.execute(text(q["scratch"]))
+    session.execute(text(q["clear"]))
+    session.execute(text(q["fill"]), {"now": now})
+    ended = [r[0] for r in session.execute(text(q["ended"]))]
+    changed = session.execute(text(q["upsert"])).all()
+    started = [r[0] for r in changed if r[1]]
+    updated = [r[0] for r in changed if not r[1]]
+    out_now = session.execute(text("SELECT count(*), COALESCE(sum(customers), 0) FROM live_outage")).one()
+    return {"started": started, "updated": updated, "ended": ended,
+            "areas": int(out_now[0]), "customers": int(out_now[1])}
