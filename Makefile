@@ -27,7 +27,10 @@ db: install
 	$(GW) db start
 	$(GW) db upgrade
 
+STORM = $${GRIDWATCH_DATA_DIR:-.gridwatch}/demo/$(SCALE)-2026/storm.jsonl
+
 run: db
+	$(GW) broker start
 	$(GW) demo --scale $(SCALE)
 	$(GW) monitor run
 	@echo
@@ -35,6 +38,8 @@ run: db
 	@$(GW) keys create --role planner --name "make run"
 	@echo "gridwatch: open http://127.0.0.1:$${GRIDWATCH_PORT:-8000}/login, paste the key, and the map opens at /maps/"
 	@echo "gridwatch: API example: curl -H 'Authorization: Bearer KEY' http://127.0.0.1:$${GRIDWATCH_PORT:-8000}/api/v1/reports/frequent-outages"
+	@echo "gridwatch: in 20 s a short last-gasp storm is replayed over MQTT (10x its pace): watch areas go out and come back"
+	@(sleep 20; $(GW) replay $(STORM) --now --speed 10 >/dev/null 2>&1 || echo "gridwatch: the storm replay failed; try: $(GW) replay $(STORM) --now --speed 10") &
 	$(GW) serve
 
 lint: venv

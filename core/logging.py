@@ -18,15 +18,17 @@ class OneLineFormatter(logging.Formatter):
         return ""
 
 
-def configure(debug: bool = False, tracebacks: bool | None = None) -> None:
+def configure(debug: bool = False, tracebacks: bool | None = None, service: bool = False) -> None:
     """Configure the root logger for a command or the server.
 
     Commands show a failure in one line unless ``--debug``; the server keeps full tracebacks in
-    its log (they never reach an HTTP client).
+    its log (they never reach an HTTP client). A long-running ``service`` (serve, stream) logs
+    at INFO, so each batch and job leaves a line.
     """
     full = debug if tracebacks is None else tracebacks
     handler = logging.StreamHandler()
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     handler.setFormatter(logging.Formatter(fmt) if full else OneLineFormatter(fmt))
     # basicConfig does nothing when the root logger already has handlers (e.g. under pytest).
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler])
+    level = logging.DEBUG if debug else logging.INFO if service else logging.WARNING
+    logging.basicConfig(level=level, handlers=[handler])

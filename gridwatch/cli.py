@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 COMMAND_MODULES = (
     "db",
     "broker",
+    "replay",
     "load",
     "ingest",
     "stream",
@@ -70,7 +71,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
     The database is the embedded one under ./.gridwatch unless GRIDWATCH_DATABASE_URL is set.
     """
-    configure(debug, tracebacks=debug or ctx.invoked_subcommand == "serve")
+    configure(debug, tracebacks=debug or ctx.invoked_subcommand == "serve",
+              service=ctx.invoked_subcommand in ("serve", "stream"))
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
 

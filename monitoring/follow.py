@@ -36,13 +36,18 @@ def follow_batch(*, engine: Engine, settings: Settings, now: datetime | None = N
     t0 = time.perf_counter()
     warning = refresh_after_ingest(engine=engine, settings=settings)
     t1 = time.perf_counter()
+    steps: dict[str, float] = {"interruptions": round(t1 - t0, 3)}
     with Session(bind=engine, expire_on_commit=False) as session:
         session.execute(text(RULES_LOCK))
         live = refresh_live(session=session, now=now)
+        t2 = time.perf_counter()
         status = refresh_status(session=session, settings=settings, as_of=now)
+        t3 = time.perf_counter()
         alerts = evaluate_alerts(session=session, settings=settings, as_of=now, now=now)
+        t4 = time.perf_counter()
         session.commit()
-    t2 = time.perf_counter()
+    steps.update(live=round(t2 - t1, 3), status=round(t3 - t2, 3), alerts=round(t4 - t3, 3),
+                 commit=round(time.perf_counter() - t4, 3))
     if alerts.get("errors"):
         log.warning("stream: alert rules failed after a batch: %s", "; ".join(alerts["errors"]))
     return {
@@ -50,5 +55,5 @@ def follow_batch(*, engine: Engine, settings: Settings, now: datetime | None = N
         "live": live,
         "status": status,
         "alerts": {k: alerts[k] for k in ("fired", "firing", "resolved")},
-        "seconds": {"interruptions": round(t1 - t0, 3), "rules": round(t2 - t1, 3)},
+        "seconds": steps,
     }

@@ -67,12 +67,15 @@ def demo(scale: str, seed: int, anchor: str | None) -> None:
         f"{counts['meter_events']} meter events (generated: {gen['meter_events']})\n"
         f"  monitoring run: {monitoring}\n"
         f"  files: {counts['dir']}\n"
+        f"  storm to replay: {counts['storm']} ({gen['storm_events']} meter events, not loaded)\n"
         "Next:\n"
         "  gridwatch report tags                   # tagged areas and feeders\n"
         "  gridwatch report frequent-outages       # frequent-outage list\n"
         "  gridwatch keys create --role planner    # an API key to sign in with (printed once)\n"
         "  gridwatch serve                         # then open http://127.0.0.1:8000/login\n"
-        "                                          # and the map at http://127.0.0.1:8000/maps/"
+        "                                          # and the map at http://127.0.0.1:8000/maps/\n"
+        "  gridwatch broker start                  # then, while 'gridwatch serve' runs, a storm:\n"
+        f"  gridwatch replay {counts['storm']} --now --speed 10"
     )
 
 

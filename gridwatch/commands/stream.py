@@ -23,8 +23,8 @@ def follower(eng: Engine, conf: Settings) -> Any:
 
     def after_commit(results: list[Any]) -> None:
         outcome = follow_batch(engine=eng, settings=conf)
-        log.info("stream: derived results up to date (interruptions %.2fs, rules %.2fs)",
-                 outcome["seconds"]["interruptions"], outcome["seconds"]["rules"])
+        log.info("stream: derived results up to date (%s)",
+                 ", ".join(f"{k} {v:.2f}s" for k, v in outcome["seconds"].items()))
 
     return after_commit
 

@@ -26,7 +26,7 @@ from spatial import loaders, tags
 from spatial.crs import GCJ02, WGS84
 from spatial.demo.boundaries import URBAN, admin_path, counties, overlays
 from spatial.demo.grid import build_grid
-from spatial.demo.streams import generate_streams
+from spatial.demo.streams import generate_streams, storm
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +107,16 @@ def generate(*, out_dir: Path, scale: str, seed: int, anchor: datetime | None = 
     files["outages"] = _write_csv(streams.outages, out_dir / "outages.csv")
     files["works"] = _write_csv(streams.works, out_dir / "works.csv")
     files["meter_events"] = _write_csv(streams.meter_events, out_dir / "meter-events.csv")
+    # The storm for 'gridwatch replay --now' (not loaded): its own generator, so that it
+    # leaves the other files as they were.
+    storm_events = storm(np.random.default_rng([seed, 13]), grid.areas, grid.meters,
+                         streams.outages, anchor)
+    files["storm"] = _write_jsonl(storm_events, out_dir / "storm.jsonl")
     counts = {
         "counties": len(per_county), "feeders": len(grid.feeders), "areas": len(grid.areas),
         "meters": len(grid.meters), "overlay_features": len(feats), "outages": len(streams.outages),
         "works": len(streams.works), "meter_events": len(streams.meter_events),
+        "storm_events": len(storm_events),
     }
     manifest = {"scale": scale, "seed": seed, "anchor": anchor.isoformat(), "counts": counts,
                 "files": files}
@@ -129,6 +135,14 @@ def _write_csv(df: pd.DataFrame, path: Path) -> str:
     return str(path)
 
 
+def _write_jsonl(df: pd.DataFrame, path: Path) -> str:
+    columns = list(df.columns)
+    with path.open("w", encoding="utf-8") as fh:
+        for row in df.itertuples(index=False, name=None):
+            fh.write(json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False) + "\n")
+    return str(path)
+
+
 def load_demo(
     *, session: Session, settings: Settings, scale: str, seed: int, anchor: datetime | None = None,
     progress: Callable[[str, Any, float], None] | None = None,
@@ -144,7 +158,8 @@ def load_demo(
     timings: dict[str, float] = {"generate": time.perf_counter() - step}
     if progress is not None:
         progress("generate", manifest["counts"], timings["generate"])
-    loaded: dict[str, Any] = {"dir": str(out_dir), "anchor": manifest["anchor"], "timings": timings}
+    loaded: dict[str, Any] = {"dir": str(out_dir), "anchor": manifest["anchor"], "timings": timings,
+                              "storm": files["storm"]}
     step = time.perf_counter()
 
     def done(what: str, value: Any) -> None:

@@ -194,3 +194,57 @@ def _meter_events(
     return pd.DataFrame({"meter_id": events["meter_id"].to_numpy(),
                          "time": clock.iso(events["time"].to_numpy(float)),
                          "kind": events["kind"].to_numpy()})
+
+
+STORM_MIN_AREAS = 20
+STORM_MAX_AREAS = 50
+STORM_OFF_SECONDS = 20  # every meter of the hit areas goes off within this many seconds
+STORM_RESTORE_AFTER = (240, 420)  # half of the areas come back 4-7 minutes later
+
+
+def storm(
+    rng: np.random.Generator, areas: pd.DataFrame, meters: pd.DataFrame, outages: pd.DataFrame,
+    anchor: datetime,
+) -> pd.DataFrame:
+    """A last-gasp storm starting at the anchor, for ``gridwatch replay --now``.
+
+    Whole feeders of one county (two when one has too few areas) trip: every meter of their
+    20-50 areas sends ``off`` within seconds. Half of the areas are restored 4-7 minutes
+    later, every meter sending ``on`` within seconds of the others. The span stays under
+    8 minutes, so that a replay with ``--now``, at any speed, never dates an event more than
+    10 minutes ahead of the clock (the ingest path rejects those). Feeders and areas that are
+    still out at the anchor by a record are left alone: their meters would be explained by it.
+    """
+    still_out = outages[outages["end_time"] == ""]
+    busy = set(still_out["asset_id"])
+    usable = areas[~areas["area_id"].isin(busy) & ~areas["feeder_id"].isin(busy)]
+    hit: list[str] = []
+    for county in rng.permutation(np.sort(usable["county"].unique())):
+        here = usable[usable["county"] == county]
+        for feeder in rng.permutation(np.sort(here["feeder_id"].unique())):
+            hit.extend(here.loc[here["feeder_id"] == feeder, "area_id"].tolist())
+            if len(hit) >= STORM_MIN_AREAS:
+                break
+        if len(hit) >= STORM_MIN_AREAS:
+            break
+    hit = hit[:STORM_MAX_AREAS]
+    feeder_of = areas.set_index("area_id")["feeder_id"]
+    trip = {f: int(rng.integers(0, STORM_OFF_SECONDS - 4)) for f in sorted(set(feeder_of[hit]))}
+    restored = set(rng.choice(np.array(hit, dtype=object), len(hit) // 2, replace=False).tolist())
+    back = {a: int(rng.integers(*STORM_RESTORE_AFTER)) for a in hit if a in restored}
+    m = meters[meters["area_id"].isin(hit)][["meter_id", "area_id"]]
+    n = len(m)
+    off = m["area_id"].map(feeder_of).map(trip).to_numpy() + rng.integers(0, 4, n)
+    frames = [pd.DataFrame({"meter_id": m["meter_id"].to_numpy(), "area_id": m["area_id"].to_numpy(),
+                            "time": off, "kind": "off"})]
+    on = m[m["area_id"].isin(restored)]
+    frames.append(pd.DataFrame({
+        "meter_id": on["meter_id"].to_numpy(), "area_id": on["area_id"].to_numpy(),
+        "time": on["area_id"].map(back).to_numpy() + rng.integers(0, 20, len(on)), "kind": "on"}))
+    events = pd.concat(frames, ignore_index=True).sort_values(["time", "meter_id"], kind="stable")
+    start = pd.Timestamp(anchor).tz_convert("Asia/Shanghai").floor("s")
+    stamps = start + pd.to_timedelta(events["time"].to_numpy(np.int64), unit="s")
+    return pd.DataFrame({"meter_id": events["meter_id"].to_numpy(),
+                         "area_id": events["area_id"].to_numpy(),
+                         "time": [t.isoformat() for t in stamps],
+                         "kind": events["kind"].to_numpy()})
