@@ -43,7 +43,8 @@ def follow_batch(*, engine: Engine, settings: Settings, now: datetime | None = N
         t2 = time.perf_counter()
         status = refresh_status(session=session, settings=settings, as_of=now)
         t3 = time.perf_counter()
-        alerts = evaluate_alerts(session=session, settings=settings, as_of=now, now=now)
+        alerts = evaluate_alerts(session=session, settings=settings, as_of=now, now=now,
+                                 incremental=True)
         t4 = time.perf_counter()
         session.commit()
     steps.update(live=round(t2 - t1, 3), status=round(t3 - t2, 3), alerts=round(t4 - t3, 3),

@@ -93,11 +93,18 @@ def open_outage(*, session: Session, settings: Settings, as_of: datetime) -> lis
     ]
 
 
-def meters(*, session: Session, settings: Settings, as_of: datetime) -> list[Condition]:
-    """silent_meter and unexplained_off, from each meter's last event at or before as_of."""
+def meters(*, session: Session, settings: Settings, as_of: datetime,
+           incremental: bool = False) -> list[Condition]:
+    """silent_meter and unexplained_off, from each meter's last event at or before as_of.
+
+    ``incremental`` (after a stream batch) folds only the new events into ``meter_last``;
+    otherwise it is rebuilt from every event.
+    """
+    from monitoring.alerts.meter_last import prepare
+
     q = _sql()
     session.execute(text(q["drop_meter_last"]))
-    session.execute(text(q["meter_last"]), {"as_of": as_of})
+    prepare(session=session, as_of=as_of, history_sql=q["meter_last"], incremental=incremental)
     out = [
         Condition("silent_meter", "meter", r["meter_id"],
                   f"meter {r['meter_id']} (area {r['area_id']}) reported off at "

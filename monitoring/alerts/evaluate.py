@@ -17,14 +17,20 @@ log = logging.getLogger(__name__)
 
 def evaluate_alerts(
     *, session: Session, settings: Settings, as_of: datetime, now: datetime | None = None,
+    incremental: bool = False,
 ) -> dict[str, Any]:
-    """Run each rule's evaluator in a savepoint; a failing evaluator leaves its alerts as they were."""
+    """Run each rule's evaluator in a savepoint; a failing evaluator leaves its alerts as they were.
+
+    ``incremental`` (after a stream batch) lets the meter rules fold only the new events into
+    each meter's last event instead of rebuilding it from the whole history.
+    """
     now = now or utcnow()
     totals: dict[str, Any] = {"fired": 0, "firing": 0, "resolved": 0, "errors": []}
     for evaluator, rules in conditions.EVALUATORS:
         try:
             with session.begin_nested():
-                found = evaluator(session=session, settings=settings, as_of=as_of)
+                extra = {"incremental": incremental} if evaluator is conditions.meters else {}
+                found = evaluator(session=session, settings=settings, as_of=as_of, **extra)
                 result = service.sync(session=session, settings=settings, conditions=found,
                                       rules=rules, at=as_of, now=now)
         except Exception as exc:  # one broken rule must not stop the others
