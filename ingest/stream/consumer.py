@@ -194,13 +194,17 @@ class Consumer:
             rows += _estimate(msg)
         return batch
 
-    def _store(self, batch: list[Message]) -> list[IngestResult]:
-        """Ingest and commit one micro-batch (every kind in one transaction)."""
+    def _parse(self, batch: list[Message]) -> dict[str, Rows]:
+        """The batch's rows by kind (pure Python: runs while the previous batch commits)."""
         by_kind: dict[str, Rows] = {}
         for position, msg in enumerate(batch, start=1):
             add_message(by_kind, topic=msg.topic, payload=msg.payload, position=position,
                         codes=self.settings.stream_event_codes,
                         max_bytes=self.settings.stream_max_payload_bytes)
+        return by_kind
+
+    def _store(self, by_kind: dict[str, Rows]) -> list[IngestResult]:
+        """Ingest and commit one micro-batch (every kind in one transaction)."""
         results = []
         with Session(bind=self.engine, expire_on_commit=False) as session:
             for kind in sorted(by_kind):
@@ -223,12 +227,14 @@ class Consumer:
                     sent += 1
         return sent
 
-    def process(self, batch: list[Message], stop: threading.Event) -> None:
+    def process(self, batch: list[Message], stop: threading.Event,
+                parsed: dict[str, Rows] | None = None) -> None:
         """Store a batch until it is committed (retrying while the database is away), then ack."""
         attempt = 0
+        by_kind = parsed if parsed is not None else self._parse(batch)
         while True:
             try:
-                results = self._store(batch)
+                results = self._store(by_kind)
                 break
             except Exception as exc:
                 lost = database_lost(exc)
@@ -268,15 +274,51 @@ class Consumer:
             s.rejected += a.rejected
 
     def run(self, stop: threading.Event, *, once: bool = False) -> Stats:
-        """Consume until ``stop`` is set; with ``once``, until the queue has been idle a while."""
+        """Consume until ``stop`` is set; with ``once``, until the queue has been idle a while.
+
+        A second thread gathers and parses the next micro-batch while this one commits and
+        the derived results follow it; batches are still stored, acknowledged and followed
+        one after another, in the order their messages came.
+        """
         idle = max(1.0, 2 * self.settings.stream_batch_seconds) if once else None
-        while not stop.is_set():
-            batch = self._next_batch(stop, idle)
-            if not batch:
-                if once:
+        ready: queue.Queue[tuple[list[Message], dict[str, Rows]] | None] = queue.Queue(maxsize=1)
+
+        def gather() -> None:
+            try:
+                while not stop.is_set():
+                    batch = self._next_batch(stop, idle)
+                    if not batch:
+                        if once:
+                            break
+                        continue
+                    parsed = self._parse(batch)
+                    while not stop.is_set():
+                        try:
+                            ready.put((batch, parsed), timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+            finally:
+                try:
+                    ready.put(None, timeout=1)
+                except queue.Full:
+                    pass  # the consumer has stopped taking batches: it is leaving anyway
+
+        gatherer = threading.Thread(target=gather, name="gridwatch-stream-gather", daemon=True)
+        gatherer.start()
+        while True:
+            try:
+                item = ready.get(timeout=0.1)
+            except queue.Empty:
+                if not gatherer.is_alive():
                     break
                 continue
-            self.process(batch, stop)
+            if item is None:
+                break
+            if stop.is_set():
+                break  # not acknowledged: the broker delivers it again
+            self.process(item[0], stop, item[1])
+        gatherer.join(5)
         return self.stats
 
 
