@@ -145,3 +145,104 @@ def test_time_python_cannot_shift_to_beijing_is_rejected_as_in_the_future(grid: 
     assert (acct.accepted, acct.duplicates, acct.rejected) == (1, 0, 2)
     assert all(r.reason.startswith("in the future") for r in acct.rejects)  # SPEC section 17
     assert changes(grid)[0][:2] == ("A1", at(0))
+
+
+def test_copied_ranges_leave_exactly_the_uncopied_parts_of_a_range() -> None:
+    """``Copied.gaps`` against a brute-force check on a grid of instants."""
+    import random
+    from datetime import timedelta
+
+    from ingest.meter_events import Copied
+
+    rng = random.Random(5)
+    t0 = at(0)
+
+    def t(i: int) -> datetime:
+        return t0 + timedelta(minutes=i)
+
+    for _ in range(300):
+        copied, points = Copied(), set()
+        for _ in range(rng.randrange(0, 6)):
+            a = rng.randrange(0, 60)
+            b = a + rng.randrange(0, 15)
+            copied.add(t(a), t(b))
+            points |= set(range(a, b + 1))
+        assert copied.ranges == sorted(copied.ranges)
+        assert all(b1 < a2 for (_, b1), (a2, _) in zip(copied.ranges, copied.ranges[1:], strict=False))
+        lo = rng.randrange(0, 70)
+        hi = lo + rng.randrange(0, 20)
+        gaps = copied.gaps(t(lo), t(hi))
+        covered = {i for i in range(lo, hi + 1) for g in gaps if g[0] <= t(i) <= g[1]}
+        # every instant of [lo, hi] not copied is in a gap; a gap holds copied instants only at
+        # its ends (where the events of this batch are excluded by the check)
+        assert set(range(lo, hi + 1)) - points <= covered
+        assert all(t(i) in (g[0], g[1]) for i in covered & points for g in gaps
+                   if g[0] <= t(i) <= g[1])
+
+
+def _events(rows: list[tuple[str, int, str]]) -> list[tuple[int, dict[str, str | None]]]:
+    return [(i + 2, {"meter_id": m, "time": f"2026-06-01 08:{minute:02d}", "kind": k,
+                     "event_id": None}) for i, (m, minute, k) in enumerate(rows)]
+
+
+def _ingest_chunked(session: Session, rows: list[tuple[int, dict[str, str | None]]],
+                    chunk_rows: int) -> Accounting:
+    acct = Accounting()
+    batch = service.ingest(session=session, kind="meter-events",
+                           source=io.BytesIO(b"meter_id,time,kind\n")).batch_id
+    conn = session.connection().connection.driver_connection
+    assert conn is not None
+    ingest_meter_events(conn=conn, batch_id=batch, rows=from_rows(iter(rows)), acct=acct,
+                        chunk_rows=chunk_rows)
+    return acct
+
+
+def test_file_in_episode_order_takes_the_fresh_path_in_every_chunk(
+        grid: Session, caplog: pytest.LogCaptureFixture) -> None:
+    """Outages written one after another (every meter off, then every meter on): each chunk's
+    range reaches back into the previous one's, yet no chunk goes through staging, and what
+    is stored and logged is what staging would store and log."""
+    import logging
+
+    episodes = [("A1", 0, 30), ("A2", 10, 40), ("A1", 35, 50), ("A2", 45, 59)]
+    rows: list[tuple[str, int, str]] = []
+    for area, down, up in episodes:
+        meters = [f"{area}-m{i}" for i in range(3 if area == "A1" else 2)]
+        rows += [(m, down, "off") for m in meters] + [(m, up, "on") for m in meters]
+    with caplog.at_level(logging.DEBUG, logger="ingest.meter_events"):
+        acct = _ingest_chunked(grid, _events(rows), chunk_rows=4)
+    paths = [r.getMessage().split(" in ")[0].split()[-1] for r in caplog.records
+             if r.getMessage().startswith("chunk of")]
+    assert paths and set(paths) == {"copied"}
+    assert (acct.accepted, acct.duplicates, acct.rejected) == (len(rows), 0, 0)
+    assert len(stored(grid)) == len(rows)
+    first = {a: min(d for x, d, _ in episodes if x == a) for a in ("A1", "A2")}
+    last = {a: max(u for x, _, u in episodes if x == a) for a in ("A1", "A2")}
+    logged: dict[str, tuple[datetime, datetime]] = {}
+    for area, lo, hi in changes(grid):
+        old = logged.get(area, (lo, hi))
+        logged[area] = (min(old[0], lo), max(old[1], hi))
+    assert logged == {a: (at(0, first[a]), at(0, last[a])) for a in ("A1", "A2")}
+
+
+def test_repeat_of_an_earlier_chunk_in_a_copied_range_is_a_duplicate(grid: Session) -> None:
+    """The check skips ranges this ingest copied into; a repeat spelled differently there still
+    hits the unique index, and the chunk is merged with the first copy kept."""
+    rows = _events([("A1-m0", 0, "off"), ("A1-m1", 5, "off"), ("A1-m0", 20, "on"),
+                    ("A1-m2", 6, "off")])
+    rows.insert(3, (99, {"meter_id": "A1-m1", "time": "2026-06-01T01:05:00+01:00",  # line 3 again
+                         "kind": "off", "event_id": "late"}))
+    acct = _ingest_chunked(grid, rows, chunk_rows=3)
+    assert (acct.accepted, acct.duplicates, acct.rejected) == (4, 1, 0)
+    assert ("A1-m1", at(0, 5), "off", None) in stored(grid)
+    assert len(stored(grid)) == 4
+
+
+def test_stored_event_of_another_batch_between_copied_ranges_sends_the_chunk_to_staging(
+        grid: Session) -> None:
+    run(grid, "meter_id,time,kind\nA2-m0,2026-06-01 08:40,off\n")          # another batch
+    rows = _events([("A1-m0", 0, "off"), ("A1-m1", 1, "off"), ("A1-m0", 2, "on"),
+                    ("A2-m0", 50, "on"), ("A2-m0", 40, "off"), ("A1-m1", 45, "on")])
+    acct = _ingest_chunked(grid, rows, chunk_rows=3)
+    assert (acct.accepted, acct.duplicates, acct.rejected) == (5, 1, 0)
+    assert len(stored(grid)) == 6

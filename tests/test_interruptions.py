@@ -267,3 +267,23 @@ def test_concurrent_ingests_and_split_refreshes_end_as_one_rebuild(
         rebuilt.rollback()
     assert any(r[3] is not None for r in incremental)
     engine.dispose()
+
+
+def test_split_refresh_shares_are_balanced_by_pending_areas() -> None:
+    """Every bucket in exactly one share, each share ascending (the lock order), and the
+    pending areas split as evenly as whole buckets allow."""
+    import itertools
+
+    from monitoring.interruptions import _shares
+
+    rng = random.Random(3)
+    for _ in range(200):
+        weights = [rng.choice([0, 0, 1, 5, 20, 25, 30]) for _ in range(interruptions.BUCKETS)]
+        n = rng.randrange(2, 5)
+        shares = _shares(weights, n)
+        assert sorted(itertools.chain(*shares)) == list(range(interruptions.BUCKETS))
+        assert all(share == sorted(share) for share in shares) and len(shares) <= n
+        loads = [sum(weights[b] for b in share) for share in shares]
+        # greedy: the heaviest share exceeds the lightest by at most one bucket
+        assert max(loads) - min(loads) <= max(weights)
+    assert _shares([30, 20, 25, 25, 28, 22, 26, 24], 2) == [[0, 2, 5, 7], [1, 3, 4, 6]]

@@ -21,15 +21,16 @@ COPY _ingest_meter_event (meter_id, time, kind, event_id, batch_id) FROM STDIN
 SELECT meter_id, area_id FROM meter WHERE meter_id = ANY(%s)
 
 -- name: stored_in_range
--- Whether a stored event falls in the chunk's time range [lo, hi]. If none does, the chunk can
--- only collide with itself or a concurrent ingest and it is copied straight into meter_event
--- (copy_fresh) under a savepoint: no staging and no ON CONFLICT. Events of this batch at
--- exactly lo do not count: in-order data often has the previous chunk end at the instant the
--- next one starts (a real repeat there still fails the COPY and takes staging).
+-- Whether an event of another batch is stored in the time range [lo, hi] (asked for each part
+-- of the chunk's range outside what this ingest has copied fresh chunks into). If none is,
+-- the chunk can only collide with this ingest's own events or a concurrent ingest, and it is
+-- copied straight into meter_event (copy_fresh) under a savepoint: no staging and no ON
+-- CONFLICT. Events of this batch do not count: a real repeat of one (spelled differently)
+-- still fails the COPY and the chunk takes staging.
 SELECT EXISTS (
     SELECT 1 FROM meter_event e
      WHERE e.time >= %(lo)s AND e.time <= %(hi)s
-       AND NOT (e.time = %(lo)s AND e.batch_id = %(batch_id)s))
+       AND e.batch_id IS DISTINCT FROM %(batch_id)s)
 
 -- name: copy_fresh
 COPY meter_event (meter_id, time, kind, event_id, batch_id) FROM STDIN

@@ -57,17 +57,23 @@ def refresh_committed(*, engine: Engine, settings: Settings, full: bool = False,
 
     A large refresh (``PARALLEL_MIN_AREAS`` areas or more, or ``full``) is split by bucket
     over ``workers`` connections (default ``settings.refresh_workers``, else one per CPU, at
-    most 4), each committing its own share: the recompute is CPU-bound in PostgreSQL, so two
-    cores halve it. If one share fails, the others are still committed and the failed share's
-    changes stay pending for the next refresh (a failed ``full`` share has to be run again).
+    most 4), shares balanced by pending areas (``_shares``), each committing its own share:
+    the recompute is CPU-bound in PostgreSQL, so two cores halve it. If one share fails, the
+    others are still committed and the failed share's changes stay pending for the next
+    refresh (a failed ``full`` share has to be run again).
     Returns the areas refreshed.
     """
     since = horizon(settings=settings)
     n = workers or settings.refresh_workers or min(os.cpu_count() or 1, MAX_WORKERS)
     n = max(1, min(n, BUCKETS))
+    weights = [1] * BUCKETS
     if not full:
         with engine.connect() as conn:
-            pending = int(conn.execute(text(_sql()["pending_count"])).scalar_one())
+            rows = conn.execute(text(_sql()["pending_buckets"]), {"nbuckets": BUCKETS}).all()
+        weights = [0] * BUCKETS
+        for bucket, areas in rows:
+            weights[int(bucket)] = int(areas)
+        pending = sum(weights)
         if not pending:       # e.g. after outage records or works, which need no refresh
             return 0
         if pending < PARALLEL_MIN_AREAS:
@@ -75,7 +81,7 @@ def refresh_committed(*, engine: Engine, settings: Settings, full: bool = False,
     if n == 1:
         with session_scope(engine) as session:
             return _refresh(session, settings, full, list(range(BUCKETS)), since)
-    shares = [list(range(BUCKETS))[i::n] for i in range(n)]
+    shares = _shares(weights, n)
 
     def run(buckets: list[int]) -> int:
         with session_scope(engine) as session:
@@ -84,6 +90,22 @@ def refresh_committed(*, engine: Engine, settings: Settings, full: bool = False,
     with ThreadPoolExecutor(max_workers=n, thread_name_prefix="refresh") as pool:
         futures = [pool.submit(run, share) for share in shares]
         return sum(f.result() for f in futures)
+
+
+def _shares(weights: list[int], n: int) -> list[list[int]]:
+    """Buckets split into ``n`` shares of about equal weight (pending areas), each ascending.
+
+    The heaviest bucket goes to the lightest share first, so the connections finish together
+    (two shares of the 8 buckets by count alone differ by a fifth for 200 areas). Every bucket
+    is in a share, pending or not.
+    """
+    shares: list[list[int]] = [[] for _ in range(n)]
+    load = [0] * n
+    for bucket in sorted(range(len(weights)), key=lambda b: (-weights[b], b)):
+        i = min(range(n), key=lambda j: (load[j], len(shares[j])))
+        shares[i].append(bucket)
+        load[i] += weights[bucket]
+    return [sorted(share) for share in shares if share]
 
 
 def refresh_after_ingest(*, engine: Engine, settings: Settings) -> str | None:

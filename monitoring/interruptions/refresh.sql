@@ -15,11 +15,13 @@ SELECT c.change_id, c.asset_id AS area_id, c.from_time
    AND (hashtext(c.asset_id) & 2147483647) % CAST(:nbuckets AS integer)
        = ANY(CAST(:buckets AS integer[]))
 
--- name: pending_count
--- How many areas wait for a refresh (decides whether it is worth splitting).
-SELECT count(DISTINCT c.asset_id)
+-- name: pending_buckets
+-- How many areas of each bucket wait for a refresh (decides whether and how to split it).
+SELECT (hashtext(c.asset_id) & 2147483647) % CAST(:nbuckets AS integer) AS bucket,
+       count(DISTINCT c.asset_id) AS areas
   FROM ingest_change c
  WHERE c.refreshed_at IS NULL AND c.stream = 'meter-events' AND c.asset_type = 'area'
+ GROUP BY 1
 
 -- name: pending_areas
 -- Areas with meter events not yet folded in, and where to restart: the earliest changed
