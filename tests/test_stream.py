@@ -148,6 +148,8 @@ def _snapshot(engine: Engine) -> dict[str, Any]:
             "status": c.execute(text(
                 "SELECT asset_type, asset_id, count_365, max_60, status FROM asset_status "
                 "ORDER BY 1, 2")).all(),
+            "meter_last": c.execute(text(
+                "SELECT meter_id, time, kind FROM meter_last ORDER BY 1")).all(),
             "live": c.execute(text(
                 "SELECT area_id, since, cause, customers, source FROM live_outage ORDER BY 1")).all(),
             "alerts": c.execute(text(
