@@ -445,3 +445,39 @@ def test_serve_consumes_the_stream_unless_told_not_to(subscribed: Settings, engi
     finally:
         quiet.terminate()
         quiet.wait(15)
+
+
+def test_a_message_that_cannot_be_stored_is_rejected_whole_and_the_rest_land(
+    subscribed: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: the ingest path fails on one message (as a bug would), every time."""
+    import ingest.stream.consumer as consumer_module
+
+    real = consumer_module.ingest_rows
+
+    def failing(**kwargs: Any) -> Any:
+        rows = kwargs["rows"]
+        if any(r.get("event_id") == "poison" for _, r in rows):
+            raise ValueError("simulated failure in the ingest path")
+        return real(**kwargs)
+
+    monkeypatch.setattr(consumer_module, "ingest_rows", failing)
+    now = datetime.now(UTC)
+    pub = Publisher(subscribed)
+    try:
+        for i in range(3):
+            pub.send("gridwatch/meter-events/x", [{
+                "meter_id": f"A1-m{i}", "time": (now - timedelta(hours=2)).isoformat(),
+                "kind": "off", "event_id": "poison" if i == 1 else f"e{i}"}])
+    finally:
+        pub.close()
+    stats = _consume(subscribed, engine, follow=False)
+    assert (stats.accepted, stats.rejected) == (2, 1)
+    with engine.connect() as c:
+        stored = c.execute(text("SELECT meter_id FROM meter_event ORDER BY 1")).scalars().all()
+        reject = c.execute(text("SELECT message, item, reason FROM ingest_reject")).one()
+    assert stored == ["A1-m0", "A1-m2"]
+    assert reject.item == 0 and "simulated failure" in reject.reason
+    # Nothing is left for the broker to deliver again: the consumer is not stuck on it.
+    again = _consume(subscribed, engine, follow=False)
+    assert again.messages == 0

@@ -33,7 +33,7 @@ from core import broker
 from core.errors import BrokerError
 from core.settings import Settings
 from ingest.service import IngestResult, database_lost, ingest_rows
-from ingest.stream.payloads import TOPICS, Rows, add_message, shared
+from ingest.stream.payloads import ERROR, TOPICS, Rows, add_message, kind_of, shared
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +238,17 @@ class Consumer:
                 break
             except Exception as exc:
                 lost = database_lost(exc)
+                if not lost and attempt >= 1:
+                    # Not the database being away, and it failed twice: one of the messages
+                    # cannot be stored. Find it and record it as rejected (_isolate), so that
+                    # no message can stop the consumer.
+                    try:
+                        isolated, poisoned = self._isolate(batch, exc)
+                        if poisoned:
+                            by_kind, attempt = isolated, 0
+                            continue
+                    except Exception as again:
+                        exc, lost = again, database_lost(again)
                 what = "the database is unreachable" if lost else f"{type(exc).__name__}: {exc}"
                 wait = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
                 log.error("stream: a batch of %d message(s) was not stored (%s); nothing of it "
@@ -259,6 +270,44 @@ class Consumer:
                 # Committed rows stay; their change log is folded in by the next refresh.
                 log.warning("stream: derived results not brought up to date after the batch "
                             "(%s: %s); the next batch or job will", type(exc).__name__, exc)
+
+    def _isolate(self, batch: list[Message], error: Exception) -> tuple[dict[str, Rows], int]:
+        """The batch's rows with each message that cannot be stored on its own rejected whole;
+        and how many were.
+
+        Each message is tried alone in a transaction that is rolled back; one that fails for
+        any reason but the database being away becomes one rejected row naming the error.
+        """
+        log.error("stream: a batch keeps failing (%s: %s); trying its %d message(s) one by one",
+                  type(error).__name__, error, len(batch))
+        by_kind: dict[str, Rows] = {}
+        poisoned = 0
+        for position, msg in enumerate(batch, start=1):
+            alone: dict[str, Rows] = {}
+            add_message(alone, topic=msg.topic, payload=msg.payload, position=position,
+                        codes=self.settings.stream_event_codes,
+                        max_bytes=self.settings.stream_max_payload_bytes)
+            try:
+                with Session(bind=self.engine) as session:
+                    for kind, rows in alone.items():
+                        if rows.rows:
+                            ingest_rows(session=session, kind=kind, rows=list(rows.rows),
+                                        source=SOURCE, unknown=[], settings=self.settings)
+                    session.rollback()
+            except Exception as exc:
+                if database_lost(exc):
+                    raise
+                reason = f"the message could not be stored ({type(exc).__name__}: {exc})"[:500]
+                log.error("stream: message %d on %s rejected whole: %s", position, msg.topic, reason)
+                rows = by_kind.setdefault(kind_of(msg.topic) or "meter-events",
+                                          Rows(kind_of(msg.topic) or "meter-events"))
+                rows.add({ERROR: reason}, (msg.topic, position, 0))
+                poisoned += 1
+                continue
+            add_message(by_kind, topic=msg.topic, payload=msg.payload, position=position,
+                        codes=self.settings.stream_event_codes,
+                        max_bytes=self.settings.stream_max_payload_bytes)
+        return by_kind, poisoned
 
     def _count(self, batch: list[Message], results: list[IngestResult]) -> None:
         s = self.stats
