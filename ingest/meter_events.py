@@ -297,6 +297,27 @@ def _drop_unknown(chunk: Chunk, gone: set[str]) -> list[tuple[int, str]]:
     return unknown
 
 
+class AreaCache:
+    """Meter → area lookups kept across ingests while the meter registry has not changed.
+
+    ``meter_registry.version`` is bumped by every statement that changes ``meter`` (a
+    trigger), so a reload of the registry, however it is done, empties the cache.
+    """
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.areas: dict[str, str | None] = {}
+
+    def current(self, conn: psycopg.Connection) -> dict[str, str | None]:
+        """The cache, emptied first if the registry changed since it was filled."""
+        row = conn.execute("SELECT version FROM meter_registry").fetchone()
+        version = int(row[0]) if row else None
+        if version is None or version != self.version:
+            self.areas = {}
+            self.version = version
+        return self.areas
+
+
 def _missing(meters: dict[str, list[datetime]], cache: dict[str, str | None]) -> list[str]:
     """The chunk's meters this ingest has not looked up yet."""
     return [m for m in meters if m not in cache]
@@ -478,17 +499,19 @@ def _short_switch_interval() -> Iterator[None]:
 
 def ingest_meter_events(*, conn: psycopg.Connection, batch_id: int, rows: Iterator[Event],
                         acct: Accounting, chunk_rows: int = CHUNK_ROWS,
-                        settings: Settings | None = None, now: datetime | None = None) -> None:
+                        settings: Settings | None = None, now: datetime | None = None,
+                        areas: AreaCache | None = None) -> None:
     """Stream, validate and merge meter events (Python parses the next chunk while one is written).
 
     Events before the retention horizon of ``settings`` (default ``get_settings()``) or more
-    than ``FUTURE_SLACK`` after ``now`` (default: the clock) are rejected.
+    than ``FUTURE_SLACK`` after ``now`` (default: the clock) are rejected. ``areas`` keeps
+    meter → area lookups from one call to the next (the stream consumer's batches).
     """
     window = Window.of(settings or get_settings(), now or clock.utcnow())
     with conn.cursor() as cur:
         cur.execute(sql(FILE, "staging"))
     pending: tuple[int, ChunkResult, Future[int]] | None = None
-    cache: dict[str, str | None] = {}
+    cache = areas.current(conn) if areas is not None else {}
     copied = Copied()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-copy") as pool, \
             _short_switch_interval():

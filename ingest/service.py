@@ -16,7 +16,7 @@ from core.errors import GridwatchError, InputError, UsageError
 from core.records import detect_format, open_rows
 from core.settings import Settings
 from ingest import batches
-from ingest.meter_events import Event, csv_events, from_rows, ingest_meter_events
+from ingest.meter_events import AreaCache, Event, csv_events, from_rows, ingest_meter_events
 from ingest.records import ingest_records
 from ingest.validation import SPECS
 
@@ -82,6 +82,7 @@ def ingest_rows(
     unknown: list[str] | None = None,
     origins: typing.Sequence[Origin] | None = None,
     settings: Settings | None = None,
+    areas: AreaCache | None = None,
 ) -> IngestResult:
     """Like ``ingest`` for rows already parsed (the MQTT consumer's micro-batches).
 
@@ -95,7 +96,7 @@ def ingest_rows(
     return _run(session=session, kind=kind, label=source, source_name=source,
                 events=from_rows(it) if kind == "meter-events" else iter(()),
                 rows=it if kind != "meter-events" else None, unknown=unknown or [],
-                max_rejects=None, settings=settings, origins=origins)
+                max_rejects=None, settings=settings, origins=origins, areas=areas)
 
 
 def _run(
@@ -110,6 +111,7 @@ def _run(
     max_rejects: int | None,
     settings: Settings | None,
     origins: typing.Sequence[Origin] | None = None,
+    areas: AreaCache | None = None,
 ) -> IngestResult:
     acct = Accounting(source=label, max_rejects=max_rejects)
     session.flush()
@@ -119,7 +121,7 @@ def _run(
     try:
         if kind == "meter-events":
             ingest_meter_events(conn=conn, batch_id=batch_id, rows=events, acct=acct,
-                                settings=settings)
+                                settings=settings, areas=areas)
         else:
             assert rows is not None
             ingest_records(conn=conn, kind=kind, batch_id=batch_id, rows=rows, acct=acct)

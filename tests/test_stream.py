@@ -481,3 +481,49 @@ def test_a_message_that_cannot_be_stored_is_rejected_whole_and_the_rest_land(
     # Nothing is left for the broker to deliver again: the consumer is not stuck on it.
     again = _consume(subscribed, engine, follow=False)
     assert again.messages == 0
+
+
+def test_a_meter_registered_while_the_consumer_runs_is_known_to_the_next_batch(
+    conf: Settings, engine: Engine
+) -> None:
+    stop = threading.Event()
+    consumer = Consumer(settings=conf, engine=engine)
+    consumer.connect()
+    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    thread.start()
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def send_and_wait(event: dict[str, str], batches: int) -> None:
+        pub = Publisher(conf)
+        pub.send("gridwatch/meter-events/x", [event])
+        pub.close()
+        deadline = time.monotonic() + 30
+        while consumer.stats.batches < batches:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+    try:
+        send_and_wait({"meter_id": "A0-m0", "time": (now - timedelta(hours=3)).isoformat(),
+                       "kind": "off"}, 1)            # fills the consumer's meter cache
+        send_and_wait({"meter_id": "NEW-1", "time": (now - timedelta(hours=2)).isoformat(),
+                       "kind": "off"}, 2)            # not registered yet: rejected
+        with Session(bind=engine) as s:
+            add_meters(s, "A1", 1, prefix="NEW")     # registered now (NEW-m0)
+            s.execute(text("UPDATE meter SET meter_id = 'NEW-1' WHERE meter_id = 'NEW-m0'"))
+            s.execute(text("UPDATE meter SET area_id = 'A2' WHERE meter_id = 'A0-m0'"))
+            s.commit()
+        send_and_wait({"meter_id": "NEW-1", "time": (now - timedelta(hours=1)).isoformat(),
+                       "kind": "off"}, 3)
+        send_and_wait({"meter_id": "A0-m0", "time": (now - timedelta(minutes=30)).isoformat(),
+                       "kind": "on"}, 4)
+    finally:
+        stop.set()
+        thread.join(10)
+        consumer.close()
+    assert (consumer.stats.accepted, consumer.stats.rejected) == (3, 1)
+    with engine.connect() as c:
+        changed = c.execute(text(
+            "SELECT asset_id FROM ingest_change c JOIN ingest_batch b USING (batch_id) "
+            "WHERE b.source = 'mqtt' ORDER BY change_id")).scalars().all()
+    # The moved meter's last event is logged against its new area, not the cached old one.
+    assert changed == ["A0", "A1", "A2"]

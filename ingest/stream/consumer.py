@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from core import broker
 from core.errors import BrokerError
 from core.settings import Settings
+from ingest.meter_events import AreaCache
 from ingest.service import IngestResult, database_lost, ingest_rows
 from ingest.stream.payloads import ERROR, TOPICS, Rows, add_message, kind_of, shared
 
@@ -84,6 +85,7 @@ class Consumer:
         self.engine = engine
         self.after_commit = after_commit
         self.stats = Stats()
+        self._areas = AreaCache()
         self._queue: queue.Queue[Message] = queue.Queue()
         self._lock = threading.Lock()
         self._generation = 0
@@ -212,7 +214,8 @@ class Consumer:
                 if rows.rows:
                     results.append(ingest_rows(
                         session=session, kind=kind, rows=rows.rows, source=SOURCE,
-                        unknown=rows.unknown, origins=rows.origins, settings=self.settings))
+                        unknown=rows.unknown, origins=rows.origins, settings=self.settings,
+                        areas=self._areas))
             session.commit()
         return results
 
