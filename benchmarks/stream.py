@@ -283,7 +283,8 @@ def main() -> None:
     peak = max(rss) if rss else 0
     print(f"consumer RSS: {rss_start / 1024:.0f} MB before, peak {peak / 1024:.0f} MB, "
           f"{rss_end / 1024:.0f} MB after; samples every 1 s: "
-          f"{statistics.mean(rss) / 1024 if rss else 0:.0f} MB mean")
+          f"{statistics.mean(rss) / 1024 if rss else 0:.0f} MB mean; every 10 s: "
+          + " ".join(f"{v / 1024:.0f}" for v in rss[::10]) + " MB")
     print(f"conditions: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before / "
           f"{load_after[0]:.2f} after, Python {platform.python_version()}, PostgreSQL "
           f"{version[0] if version else '?'}, county demo, broker and database on this machine")
