@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime
 
 from sqlalchemy import text
@@ -61,3 +62,10 @@ def add_outage(session: Session, outage_id: str, asset_type: str, asset_id: str,
         {"o": outage_id, "t": asset_type, "a": asset_id, "s": start, "e": end, "c": cause,
          "w": work_id},
     )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -146,3 +146,16 @@ def cli(fresh_db: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unty
     run.url = fresh_db  # type: ignore[attr-defined]
     yield run
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def base() -> Iterator[Path]:
+    """A directory an unprivileged service user (mosquitto) can traverse; pytest's tmp is
+    root-only. Removed after the test."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="gw-test-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

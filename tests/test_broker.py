@@ -5,11 +5,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import pwd
-import shutil
 import signal
 import socket
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -22,27 +20,13 @@ from paho.mqtt.properties import Properties
 
 from core import broker
 from core.settings import Settings, get_settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    """A directory the broker's unprivileged user can traverse (pytest's tmp is root-only)."""
-    path = Path(tempfile.mkdtemp(prefix="gw-mqtt-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+from tests.builders import free_port
 
 
 @pytest.fixture
 def settings(base: Path) -> Iterator[Settings]:
     """Settings for a broker of its own; stopped after the test."""
-    s = Settings(data_dir=base / "gw", mqtt_port=_free_port())
+    s = Settings(data_dir=base / "gw", mqtt_port=free_port())
     yield s
     broker.destroy(s)
 
@@ -345,7 +329,7 @@ def test_cli_start_status_url_stop(cli, settings: Settings, monkeypatch) -> None
 
 
 def test_cli_with_another_broker_manages_nothing(cli, base: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     monkeypatch.setenv("GRIDWATCH_DATA_DIR", str(base / "gw"))
     monkeypatch.setenv("GRIDWATCH_MQTT_URL", f"mqtt://edge:s3cr%40t@127.0.0.1:{port}")
     assert cli("broker", "start").output.strip() == "using GRIDWATCH_MQTT_URL; nothing to start"

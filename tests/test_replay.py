@@ -7,9 +7,6 @@ meter, on its topic, as JSON arrays with ISO 8601 times that carry their offset.
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -26,29 +23,15 @@ from core import broker
 from core.errors import InputError, UsageError
 from core.settings import Settings, get_settings
 from ingest.stream.publish import detect_kind, parse_speed, replay
+from tests.builders import free_port
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    """A directory the broker's unprivileged user can traverse (pytest's tmp is root-only)."""
-    path = Path(tempfile.mkdtemp(prefix="gw-replay-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
 def running(base: Path) -> Iterator[Settings]:
     """A broker of the test's own on a free port, destroyed afterwards."""
-    s = Settings(data_dir=base / "gw", mqtt_port=_free_port())
+    s = Settings(data_dir=base / "gw", mqtt_port=free_port())
     broker.start(s)
     yield s
     broker.destroy(s)
@@ -244,7 +227,7 @@ def test_a_broker_that_is_down_is_one_line_and_exit_1(running: Settings, gw, bas
     assert line.startswith("gridwatch: broker unreachable at mqtt://gridwatch:***@127.0.0.1:")
     assert "connection refused" in line and "gridwatch broker start" in line
     # Another broker that is not there: the same, and its password is not shown.
-    res = gw(running, "replay", str(path), url=f"mqtt://edge:hush@127.0.0.1:{_free_port()}")
+    res = gw(running, "replay", str(path), url=f"mqtt://edge:hush@127.0.0.1:{free_port()}")
     assert res.exit_code == 1 and "connection refused" in _one_line(res)
     assert "hush" not in res.output
 

@@ -9,12 +9,9 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -32,30 +29,15 @@ from sqlalchemy.orm import Session
 from core import broker
 from core.settings import Settings
 from ingest.stream.consumer import Consumer
-from tests.builders import add_area, add_feeder, add_meters
+from tests.builders import add_area, add_feeder, add_meters, free_port
 
 GRIDWATCH = str(Path(sys.executable).with_name("gridwatch"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    """A directory the broker's unprivileged user can traverse (pytest's tmp is root-only)."""
-    path = Path(tempfile.mkdtemp(prefix="gw-stream-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
 def conf(base: Path, fresh_db: str) -> Iterator[Settings]:
     """A fresh database with a small grid, and a running broker of the test's own."""
-    s = Settings(database_url=fresh_db, data_dir=base / "gw", mqtt_port=_free_port(),
+    s = Settings(database_url=fresh_db, data_dir=base / "gw", mqtt_port=free_port(),
                  stream_batch_seconds=0.3, stream_client_id=f"gw-test-{uuid.uuid4().hex[:8]}")
     eng = create_engine(fresh_db, poolclass=pool.NullPool)
     with Session(bind=eng) as session:
@@ -407,7 +389,7 @@ def test_two_consumers_on_the_shared_subscription_store_everything_once(
 def test_serve_consumes_the_stream_unless_told_not_to(subscribed: Settings, engine: Engine) -> None:
     import httpx
 
-    port = _free_port()
+    port = free_port()
     env = _env(subscribed)
     proc = subprocess.Popen([GRIDWATCH, "serve", "--port", str(port), "--no-scheduler",
                              "--no-access-log"], env=env, stdout=subprocess.DEVNULL,
