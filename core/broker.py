@@ -38,6 +38,7 @@ HOST = "127.0.0.1"
 AUTOSAVE_SECONDS = 5
 MAX_QUEUED_MESSAGES = 1_000_000
 MAX_INFLIGHT_MESSAGES = 65_535
+PACKET_HEADROOM = 64 * 1024  # topic, properties and headers beyond the payload
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 60.0
 
@@ -233,7 +234,7 @@ def _own(b: Broker, path: Path, mode: int) -> None:
     path.chmod(mode)
 
 
-def _config(b: Broker) -> str:
+def _config(b: Broker, max_packet: int) -> str:
     return f"""# Written by gridwatch ('gridwatch broker start'); rewritten at each start.
 # docs/streams.md explains every line.
 per_listener_settings false
@@ -249,6 +250,7 @@ max_queued_messages {MAX_QUEUED_MESSAGES}
 max_queued_bytes 0
 queue_qos0_messages false
 max_inflight_messages {MAX_INFLIGHT_MESSAGES}
+max_packet_size {max_packet}
 set_tcp_nodelay true
 pid_file {b.pidfile}
 log_dest file {b.logfile}
@@ -284,7 +286,10 @@ def init(settings: Settings) -> Broker:
         raise BrokerError(
             f"the broker user '{b.os_user}' cannot reach {b.home}; "
             "set GRIDWATCH_DATA_DIR to a directory it can traverse")
-    b.conf.write_text(_config(b), encoding="utf-8")
+    # A larger packet disconnects its sender before the broker holds it: bounded memory in
+    # the broker and in the consumer (GRIDWATCH_STREAM_MAX_PAYLOAD_BYTES plus the headers).
+    max_packet = settings.stream_max_payload_bytes + PACKET_HEADROOM
+    b.conf.write_text(_config(b, max_packet), encoding="utf-8")
     _own(b, b.conf, 0o600)
     # mosquitto_passwd -U hashes a plain "user:password" file in place: the password never
     # appears on a command line, and the plain copy lives only in the broker's 0700 home.

@@ -360,3 +360,24 @@ def test_another_broker_url_is_parsed_for_paho() -> None:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     conn.apply(client)  # credentials and TLS with the system's CAs
     assert client.username == "meter-head" and client.password == "p@ss:w"
+
+
+def test_a_packet_larger_than_the_payload_limit_disconnects_its_sender(base: Path) -> None:
+    settings = Settings(data_dir=base / "gw", mqtt_port=free_port(), stream_max_payload_bytes=4096)
+    broker.start(settings)
+    try:
+        conn = broker.connection(settings)
+        sub = Inbox(conn).connect()
+        sub.subscribe("gridwatch/meter-events/#")
+        pub = Inbox(conn).connect()
+        gone = threading.Event()
+        pub.client.on_disconnect = lambda *a: gone.set()
+        pub.client.publish("gridwatch/meter-events/big", b"[" + b" " * 200_000 + b"]", qos=1)
+        assert gone.wait(10), "the broker kept a 200 kB packet over a 4 kB limit"
+        pub.close()
+        _publish(conn, "gridwatch/meter-events/small", [b"[]"])
+        got = sub.wait_for(1)
+        assert [m.topic for m in got] == ["gridwatch/meter-events/small"]
+        sub.close()
+    finally:
+        broker.destroy(settings)
