@@ -10,6 +10,8 @@ from core.clock import parse_timestamp
 KINDS = ("off", "on")
 ASSET_TYPES = ("feeder", "area")
 CAUSES = ("fault", "planned", "weather", "external", "customer", "unknown")
+PROGRESS = ("reported", "dispatched", "on_site", "repairing", "restored")
+"""Repair progress of an outage record (SPEC section 13), in the order a repair goes."""
 METHODS = ("live_line", "load_transfer", "generator", "outage")
 TIME_HINT = "use ISO 8601, e.g. 2026-05-01T08:30:00+08:00 or 2026-05-01 08:30:00 (Beijing time)"
 FUTURE_SLACK = timedelta(minutes=10)
@@ -45,9 +47,11 @@ METER_EVENTS = StreamSpec(
 )
 OUTAGES = StreamSpec(
     "outages",
-    ("outage_id", "asset_type", "asset_id", "start_time", "end_time", "cause", "work_id"),
+    ("outage_id", "asset_type", "asset_id", "start_time", "end_time", "cause", "work_id",
+     "estimated_end", "progress"),
     ("outage_id", "asset_type", "asset_id", "start_time", "cause"),
-    {"asset_type": ASSET_TYPES, "cause": CAUSES}, ("start_time", "end_time"),
+    {"asset_type": ASSET_TYPES, "cause": CAUSES, "progress": PROGRESS},
+    ("start_time", "end_time", "estimated_end"),
     ("start_time", "end_time"), not_future=("start_time",),
 )
 WORKS = StreamSpec(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -58,3 +59,84 @@ def test_who_is_out_now_from_records_feeders_and_meters(db_session: Session) -> 
                         "A5": (NOW + h, "fault", 50, "record")}   # it has begun by now
     assert sorted(again["ended"]) == ["A2", "A3"] and again["started"] == ["A5"]
     assert refresh_live(session=s, now=NOW + h)["updated"] == []  # nothing rewritten
+
+
+def test_estimated_restoration_and_progress_come_with_the_records(  # type: ignore[no-untyped-def]
+    cli, fresh_db: str, tmp_path: Path
+) -> None:
+    """Through the real ingest: a re-sent record is a duplicate; new progress updates it."""
+    import json
+
+    from sqlalchemy import create_engine, pool
+
+    eng = create_engine(fresh_db, poolclass=pool.NullPool)
+    with Session(bind=eng) as s:
+        add_feeder(s, "F1")
+        add_area(s, "A1", "F1", customers=10)
+        s.commit()
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    record = {"outage_id": "O1", "asset_type": "area", "asset_id": "A1",
+              "start_time": start.isoformat(), "cause": "fault",
+              "estimated_end": (start + timedelta(hours=4)).isoformat(), "progress": "dispatched"}
+
+    def send(*rows: dict[str, str]) -> dict[str, object]:
+        path = tmp_path / "outages.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        try:
+            out = cli("ingest", "outages", str(path), "--format", "json")
+        finally:
+            path.unlink()
+        result: dict[str, object] = json.loads(out.output)
+        return result
+
+    assert send(record)["accepted"] == 1
+    assert send(record)["duplicates"] == 1
+    assert send({**record, "progress": "on_site"})["updated"] == 1
+    bad = send({**record, "progress": "almost"})
+    assert bad["rejected"] == 1 and bad["rejects"][0]["field"] == "progress"  # type: ignore[index]
+    with Session(bind=eng) as s:
+        refresh_live(session=s, now=datetime.now(UTC))
+        row = s.execute(text("SELECT since, estimated_end, progress FROM live_outage")).one()
+        s.commit()
+    eng.dispose()
+    assert tuple(row) == (start, start + timedelta(hours=4), "on_site")
+
+
+def test_report_live_outages_at_past_moments(cli, fresh_db: str) -> None:  # type: ignore[no-untyped-def]
+    """A hand-worked case: who was out at 10:00, 12:00 and 15:00 (Beijing) on one day."""
+    import json
+
+    from sqlalchemy import create_engine, pool
+
+    day = datetime(2026, 10, 10, tzinfo=UTC) - timedelta(hours=8)   # 00:00 Beijing
+    h = timedelta(hours=1)
+    eng = create_engine(fresh_db, poolclass=pool.NullPool)
+    with Session(bind=eng) as s:
+        add_feeder(s, "F1")
+        for area, customers in (("A1", 10), ("A2", 20), ("A3", 30)):
+            add_area(s, area, "F1", customers=customers)
+        add_outage(s, "O-A1", "area", "A1", day + 9 * h, day + 11 * h, cause="fault")
+        add_outage(s, "O-F1", "feeder", "F1", day + 11 * h + h / 2, day + 13 * h, cause="weather")
+        add_outage(s, "O-A1b", "area", "A1", day + 12 * h, day + 16 * h, cause="planned")
+        _inferred(s, "A3", day + 14 * h, None)        # meters only, still out
+        s.commit()
+    eng.dispose()
+
+    def out_at(hour: int) -> list[tuple[str, str, str, int, str]]:
+        done = cli("report", "live-outages", "--as-of", (day + hour * h).isoformat(),
+                   "--format", "json")
+        assert done.exit_code == 0, done.output
+        return [(r["area_id"], r["since"], r["cause"], r["customers"], r["source"])
+                for r in json.loads(done.output)]
+
+    assert out_at(10) == [("A1", (day + 9 * h).isoformat(), "fault", 10, "record")]
+    assert out_at(12) == [                             # the feeder outage covers all three
+        ("A1", (day + 11.5 * h).isoformat(), "weather", 10, "record"),
+        ("A2", (day + 11.5 * h).isoformat(), "weather", 20, "record"),
+        ("A3", (day + 11.5 * h).isoformat(), "weather", 30, "record"),
+    ]
+    assert out_at(15) == [
+        ("A1", (day + 12 * h).isoformat(), "planned", 10, "record"),
+        ("A3", (day + 14 * h).isoformat(), "unknown", 30, "meters"),
+    ]
+    assert out_at(17) == [("A3", (day + 14 * h).isoformat(), "unknown", 30, "meters")]

@@ -7,14 +7,17 @@ CREATE TEMP TABLE IF NOT EXISTS _ingest_outage (
     start_time timestamptz NOT NULL,
     end_time   timestamptz,
     cause      text NOT NULL,
-    work_id    text
+    work_id    text,
+    estimated_end timestamptz,
+    progress   text
 ) ON COMMIT DROP
 
 -- name: truncate
 TRUNCATE _ingest_outage
 
 -- name: copy
-COPY _ingest_outage (line, outage_id, asset_type, asset_id, start_time, end_time, cause, work_id)
+COPY _ingest_outage (line, outage_id, asset_type, asset_id, start_time, end_time, cause, work_id,
+                     estimated_end, progress)
 FROM STDIN
 
 -- name: unknown_assets
@@ -31,20 +34,25 @@ WITH o AS (
            row_number() OVER w AS rn,
            lag(s.asset_type) OVER w AS p_asset_type, lag(s.asset_id) OVER w AS p_asset_id,
            lag(s.start_time) OVER w AS p_start_time, lag(s.end_time) OVER w AS p_end_time,
-           lag(s.cause) OVER w AS p_cause, lag(s.work_id) OVER w AS p_work_id
+           lag(s.cause) OVER w AS p_cause, lag(s.work_id) OVER w AS p_work_id,
+           lag(s.estimated_end) OVER w AS p_estimated_end, lag(s.progress) OVER w AS p_progress
       FROM _ingest_outage s
     WINDOW w AS (PARTITION BY s.outage_id ORDER BY s.line)
 ), v AS (
     SELECT CASE
              WHEN o.rn > 1 THEN
-               CASE WHEN (o.asset_type, o.asset_id, o.start_time, o.end_time, o.cause, o.work_id)
+               CASE WHEN (o.asset_type, o.asset_id, o.start_time, o.end_time, o.cause, o.work_id,
+                          o.estimated_end, o.progress)
                          IS NOT DISTINCT FROM
-                         (o.p_asset_type, o.p_asset_id, o.p_start_time, o.p_end_time, o.p_cause, o.p_work_id)
+                         (o.p_asset_type, o.p_asset_id, o.p_start_time, o.p_end_time, o.p_cause, o.p_work_id,
+                          o.p_estimated_end, o.p_progress)
                     THEN 'duplicates' ELSE 'updated' END
              WHEN st.outage_id IS NULL THEN 'accepted'
-             WHEN (o.asset_type, o.asset_id, o.start_time, o.end_time, o.cause, o.work_id)
+             WHEN (o.asset_type, o.asset_id, o.start_time, o.end_time, o.cause, o.work_id,
+                   o.estimated_end, o.progress)
                   IS NOT DISTINCT FROM
-                  (st.asset_type, st.asset_id, st.start_time, st.end_time, st.cause, st.work_id)
+                  (st.asset_type, st.asset_id, st.start_time, st.end_time, st.cause, st.work_id,
+                   st.estimated_end, st.progress)
                   THEN 'duplicates'
              ELSE 'updated'
            END AS verdict
@@ -70,8 +78,10 @@ SELECT f.*
  WHERE NOT EXISTS (
         SELECT 1 FROM outage_record r
          WHERE r.outage_id = f.outage_id
-           AND (r.asset_type, r.asset_id, r.start_time, r.end_time, r.cause, r.work_id)
-               IS NOT DISTINCT FROM (f.asset_type, f.asset_id, f.start_time, f.end_time, f.cause, f.work_id)
+           AND (r.asset_type, r.asset_id, r.start_time, r.end_time, r.cause, r.work_id,
+                r.estimated_end, r.progress)
+               IS NOT DISTINCT FROM (f.asset_type, f.asset_id, f.start_time, f.end_time, f.cause,
+                                     f.work_id, f.estimated_end, f.progress)
            AND (SELECT count(*) FROM outage_record r2 WHERE r2.outage_id = f.outage_id) = 1)
 
 -- name: drop_finals
@@ -102,7 +112,7 @@ DELETE FROM outage_record r USING _outage_final f WHERE r.outage_id = f.outage_i
 
 -- name: insert_new
 INSERT INTO outage_record (outage_id, asset_type, asset_id, start_time, end_time, cause, work_id,
-                           batch_id, updated_at)
-SELECT outage_id, asset_type, asset_id, start_time, end_time, cause, work_id, %(batch_id)s,
-       clock_timestamp()
+                           estimated_end, progress, batch_id, updated_at)
+SELECT outage_id, asset_type, asset_id, start_time, end_time, cause, work_id, estimated_end,
+       progress, %(batch_id)s, clock_timestamp()
   FROM _outage_final

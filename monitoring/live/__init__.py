@@ -21,12 +21,33 @@ def _sql() -> dict[str, str]:
     return statements("monitoring.live", "live.sql")
 
 
+LIVE = {"r_open": "r.end_time IS NULL", "i_open": "i.end_time IS NULL"}
+"""Out now: an interruption with no end (SPEC section 13); read through partial indexes."""
+AT = {"r_open": "(r.end_time IS NULL OR r.end_time > CAST(:now AS timestamptz))",
+      "i_open": "(i.end_time IS NULL OR i.end_time > CAST(:now AS timestamptz))"}
+"""Out at a moment: started at or before it and not ended by it."""
+COLUMNS = ["area_id", "since", "cause", "customers", "source", "estimated_end", "progress"]
+
+
+def _outages(condition: dict[str, str]) -> str:
+    sql = _sql()["outages"].strip().rstrip(";")
+    for key, value in condition.items():
+        sql = sql.replace("{" + key + "}", value)
+    return sql
+
+
+def outages_at(*, session: Session, as_of: datetime) -> list[dict[str, Any]]:
+    """The areas out at ``as_of`` (``report live-outages``), by area id."""
+    rows = session.execute(text(_outages(AT) + " ORDER BY 1"), {"now": as_of}).all()
+    return [dict(zip(COLUMNS, r, strict=True)) for r in rows]
+
+
 def refresh_live(*, session: Session, now: datetime) -> dict[str, Any]:
     """Bring ``live_outage`` to ``now``; the areas whose outage started, changed or ended."""
     q = _sql()
     session.execute(text(q["scratch"]))
     session.execute(text(q["clear"]))
-    session.execute(text(q["fill"]), {"now": now})
+    session.execute(text(q["fill"].replace("{outages}", _outages(LIVE))), {"now": now})
     ended = [r[0] for r in session.execute(text(q["ended"]))]
     changed = session.execute(text(q["upsert"])).all()
     started = [r[0] for r in changed if r[1]]
