@@ -140,3 +140,33 @@ def test_report_live_outages_at_past_moments(cli, fresh_db: str) -> None:  # typ
         ("A3", (day + 14 * h).isoformat(), "unknown", 30, "meters"),
     ]
     assert out_at(17) == [("A3", (day + 14 * h).isoformat(), "unknown", 30, "meters")]
+
+
+def test_live_and_summary_over_the_api(fresh_settings) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_api_support import make_api
+
+    for api in make_api(fresh_settings):
+        with Session(bind=api.engine) as s:
+            add_feeder(s, "F1")
+            add_area(s, "A1", "F1", customers=10)
+            add_area(s, "A2", "F1", customers=20)
+            s.execute(text("INSERT INTO admin_division (adcode, name, level, geom) SELECT '520102', "
+                           "'南明区', 'county', ST_Multi(ST_Buffer(ST_MakePoint(106.7, 26.5), 1))"
+                           "::geometry(MultiPolygon, 4326)"))
+            s.execute(text("INSERT INTO asset_region (asset_type, asset_id, county_adcode) "
+                           "VALUES ('area', 'A1', '520102'), ('area', 'A2', '520102')"))
+            add_outage(s, "O1", "area", "A1", NOW - timedelta(hours=1), None, cause="fault")
+            refresh_live(session=s, now=NOW)
+            s.commit()
+        assert api.request("GET", "/api/v1/outages/live", None).status_code == 401
+        assert api.request("GET", "/api/v1/outages/live", "ingest").status_code == 403
+        rows = api.request("GET", "/api/v1/outages/live", "planner").json()
+        assert [(r["area_id"], r["cause"], r["customers"], r["county"]) for r in rows] == [
+            ("A1", "fault", 10, "南明区")]
+        geo = api.request("GET", "/api/v1/outages/live", "planner", params={"format": "geojson"})
+        assert geo.headers["content-type"].startswith("application/geo+json")
+        feature = geo.json()["features"][0]
+        assert feature["id"] == "A1" and feature["geometry"]["type"] == "MultiPolygon"
+        total = api.request("GET", "/api/v1/outages/summary", "planner").json()
+        assert total == {"outages": 1, "customers": 10, "by_county": [
+            {"county_adcode": "520102", "county": "南明区", "outages": 1, "customers": 10}]}

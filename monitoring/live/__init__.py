@@ -55,3 +55,33 @@ def refresh_live(*, session: Session, now: datetime) -> dict[str, Any]:
     out_now = session.execute(text("SELECT count(*), COALESCE(sum(customers), 0) FROM live_outage")).one()
     return {"started": started, "updated": updated, "ended": ended,
             "areas": int(out_now[0]), "customers": int(out_now[1])}
+
+
+def live_list(*, session: Session, geometry: bool = False) -> list[dict[str, Any]]:
+    """The areas out now (``live_outage``) with their name and county; GeoJSON geometry too."""
+    geom = ", ST_AsGeoJSON(a.geom, 7) AS geometry" if geometry else ""
+    rows = session.execute(text(f"""
+        SELECT l.area_id, a.name, l.since, l.cause, l.customers, l.source, l.estimated_end,
+               l.progress, r.county_adcode, COALESCE(c.name, r.county_adcode) AS county{geom}
+          FROM live_outage l
+          JOIN area a ON a.area_id = l.area_id
+          LEFT JOIN asset_region r ON r.asset_type = 'area' AND r.asset_id = l.area_id
+          LEFT JOIN admin_division c ON c.adcode = r.county_adcode
+         ORDER BY l.since, l.area_id""")).mappings()
+    return [dict(r) for r in rows]
+
+
+def summary(*, session: Session) -> dict[str, Any]:
+    """Outages and customers out now, by county and in total."""
+    rows = session.execute(text("""
+        SELECT r.county_adcode, COALESCE(c.name, r.county_adcode) AS county,
+               count(*) AS outages, sum(l.customers) AS customers
+          FROM live_outage l
+          LEFT JOIN asset_region r ON r.asset_type = 'area' AND r.asset_id = l.area_id
+          LEFT JOIN admin_division c ON c.adcode = r.county_adcode
+         GROUP BY r.county_adcode, c.name
+         ORDER BY customers DESC, r.county_adcode""")).mappings()
+    counties = [{"county_adcode": r["county_adcode"], "county": r["county"],
+                 "outages": int(r["outages"]), "customers": int(r["customers"])} for r in rows]
+    return {"outages": sum(c["outages"] for c in counties),
+            "customers": sum(c["customers"] for c in counties), "by_county": counties}
