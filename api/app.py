@@ -22,7 +22,7 @@ from api.auth import ANY_ROLE, LoginLimiter, require_role
 from api.deps import Database
 from api.keys import Principal
 from api.querynorm import ReportQueryAliases
-from api.routers import alerts, cases, ingest, login, ogc, outages, reports, tiles
+from api.routers import alerts, cases, ingest, login, ogc, outages, public, reports, tiles
 from api.routers import maps as maps_router
 from api.tilecache import TileLRU
 from core.settings import Settings, get_settings
@@ -78,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     app.state.login_limiter = LoginLimiter()
+    app.state.public_limit = security.ClientRateLimit()
     app.state.tiles = TileLRU()
     errors.install(app)
     app.add_middleware(ReportQueryAliases)
@@ -111,7 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
             swagger_ui_parameters={"validatorUrl": None},
         )
 
-    for module in (login, ingest, reports, alerts, cases, outages, ogc, tiles, maps_router):
+    for module in (login, ingest, reports, alerts, cases, outages, public, ogc, tiles, maps_router):
         app.include_router(module.router)
     static = _maps_static_dir()
     if static is not None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
+import time
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 
 import psycopg
@@ -279,3 +282,40 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(ProxyHeaders, trusted=settings.trusted_proxies)
     app.add_middleware(SecurityHeaders, settings=settings)
+
+
+class ClientRateLimit:
+    """At most ``limit`` requests per ``window`` seconds per client address (a sliding window).
+
+    For the routes with no key (the public feed). Memory is bounded: at most ``max_clients``
+    addresses are tracked (the least recently seen are dropped first), each with at most
+    ``limit`` times; thread-safe.
+    """
+
+    def __init__(self, limit: int = 120, window: float = 60.0, max_clients: int = 10_000) -> None:
+        self.limit = limit
+        self.window = window
+        self.max_clients = max_clients
+        self._seen: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def hit(self, client: str) -> float | None:
+        """Count one request; None when allowed, else the seconds until the client may retry."""
+        now = time.monotonic()
+        with self._lock:
+            q = self._seen.get(client)
+            if q is None:
+                q = self._seen[client] = deque(maxlen=self.limit)
+                while len(self._seen) > self.max_clients:
+                    self._seen.popitem(last=False)
+            else:
+                self._seen.move_to_end(client)
+            while q and q[0] <= now - self.window:
+                q.popleft()
+            if len(q) >= self.limit:
+                return max(0.0, q[0] + self.window - now)
+            q.append(now)
+            return None

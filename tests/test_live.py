@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from monitoring.live import refresh_live
-from tests.builders import add_area, add_feeder, add_outage
+from tests.builders import add_area, add_feeder, add_meters, add_outage
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 
@@ -170,3 +170,45 @@ def test_live_and_summary_over_the_api(fresh_settings) -> None:  # type: ignore[
         total = api.request("GET", "/api/v1/outages/summary", "planner").json()
         assert total == {"outages": 1, "customers": 10, "by_county": [
             {"county_adcode": "520102", "county": "南明区", "outages": 1, "customers": 10}]}
+
+
+def test_the_public_feed_leaks_nothing_and_is_rate_limited(fresh_settings) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from api.security import ClientRateLimit
+    from tests.test_api_support import make_api
+
+    for api in make_api(fresh_settings):
+        with Session(bind=api.engine) as s:
+            add_feeder(s, "F1")
+            add_area(s, "A1", "F1", customers=10)
+            meters = add_meters(s, "A1", 3, prefix="MTR-SECRET")
+            add_outage(s, "REC-INTERNAL-7", "area", "A1", NOW - timedelta(hours=1), None,
+                       cause="fault", work_id="WORK-INTERNAL-9")
+            s.execute(text("UPDATE outage_record SET estimated_end = :e"), {"e": NOW + timedelta(hours=2)})
+            refresh_live(session=s, now=NOW)
+            s.commit()
+        r = api.client.get("/public/outages.json")            # no key
+        assert r.status_code == 200
+        assert "max-age=60" in r.headers["cache-control"]
+        body = r.json()
+        assert [set(o) for o in body["outages"]] == [{
+            "mRID", "cause", "customersAffected", "reportedStartTime", "estimatedRestorationTime",
+            "statusKind", "centroid", "county"}]
+        outage = body["outages"][0]
+        assert (outage["customersAffected"], outage["cause"], outage["statusKind"]) == (10, "fault", "active")
+        assert outage["estimatedRestorationTime"] == (NOW + timedelta(hours=2)).isoformat()
+        text_ = json.dumps(body)
+        for secret in (*meters, "MTR-SECRET", "REC-INTERNAL-7", "WORK-INTERNAL-9", "meter"):
+            assert secret not in text_
+        # The limit: the 121st request in a minute from one address is refused, with Retry-After.
+        codes = [api.client.get("/public/outages.json").status_code for _ in range(125)]
+        assert codes.count(429) >= 4 and codes[:119].count(429) == 0
+        refused = api.client.get("/public/outages.json")
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    limiter = ClientRateLimit(limit=2, window=60, max_clients=100)
+    for i in range(10_000):
+        limiter.hit(f"10.0.{i // 256}.{i % 256}")
+    assert len(limiter) == 100                                 # bounded memory
+    assert limiter.hit("192.0.2.1") is None and limiter.hit("192.0.2.1") is None
+    assert limiter.hit("192.0.2.1") is not None

@@ -85,3 +85,34 @@ def summary(*, session: Session) -> dict[str, Any]:
                  "outages": int(r["outages"]), "customers": int(r["customers"])} for r in rows]
     return {"outages": sum(c["outages"] for c in counties),
             "customers": sum(c["customers"] for c in counties), "by_county": counties}
+
+
+def public_feed(*, session: Session) -> list[dict[str, Any]]:
+    """The live outages as published with no key (SPEC section 13): area-level facts only.
+
+    Fields after the IEC CIM PubOutages profile (ODIN): ``mRID`` (the area and the outage's
+    start), ``cause``, ``customersAffected``, ``reportedStartTime``,
+    ``estimatedRestorationTime``, ``statusKind`` (``active``: out now), the area's
+    ``centroid`` (a point inside it, 5 decimals) and its ``county``. No meter, no customer,
+    no record or work id.
+    """
+    rows = session.execute(text("""
+        SELECT l.area_id, l.since, l.cause, l.customers, l.estimated_end,
+               round(ST_X(ST_PointOnSurface(a.geom))::numeric, 5) AS lon,
+               round(ST_Y(ST_PointOnSurface(a.geom))::numeric, 5) AS lat,
+               COALESCE(c.name, r.county_adcode) AS county
+          FROM live_outage l
+          JOIN area a ON a.area_id = l.area_id
+          LEFT JOIN asset_region r ON r.asset_type = 'area' AND r.asset_id = l.area_id
+          LEFT JOIN admin_division c ON c.adcode = r.county_adcode
+         ORDER BY l.since, l.area_id""")).mappings()
+    return [{
+        "mRID": f"{r['area_id']}@{r['since'].isoformat()}",
+        "cause": r["cause"],
+        "customersAffected": int(r["customers"]),
+        "reportedStartTime": r["since"].isoformat(),
+        "estimatedRestorationTime": r["estimated_end"].isoformat() if r["estimated_end"] else None,
+        "statusKind": "active",
+        "centroid": {"lon": float(r["lon"]), "lat": float(r["lat"])},
+        "county": r["county"],
+    } for r in rows]
