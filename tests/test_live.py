@@ -212,3 +212,45 @@ def test_the_public_feed_leaks_nothing_and_is_rate_limited(fresh_settings) -> No
     assert len(limiter) == 100                                 # bounded memory
     assert limiter.hit("192.0.2.1") is None and limiter.hit("192.0.2.1") is None
     assert limiter.hit("192.0.2.1") is not None
+
+
+def test_customer_lookup_shows_only_the_customers_own_area(fresh_settings) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_api_support import make_api
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    h = timedelta(hours=1)
+    for api in make_api(fresh_settings):
+        with Session(bind=api.engine) as s:
+            add_feeder(s, "F1")
+            add_area(s, "A1", "F1", customers=10)
+            add_area(s, "A2", "F1", customers=20, lon=106.8)
+            mine = add_meters(s, "A1", 2)
+            other = add_meters(s, "A2", 2)
+            for k in range(7):                                  # seven past interruptions
+                add_outage(s, f"P{k}", "area", "A1", now - (100 - k) * h, now - (99 - k) * h)
+            add_outage(s, "NOW-A1", "area", "A1", now - 2 * h, None, cause="weather")
+            s.execute(text("UPDATE outage_record SET estimated_end = :e, progress = 'on_site' "
+                           "WHERE outage_id = 'NOW-A1'"), {"e": now + 3 * h})
+            add_outage(s, "NOW-A2", "area", "A2", now - h, None, cause="external")
+            s.execute(text(
+                "INSERT INTO maintenance_work (work_id, asset_type, asset_id, planned_start, "
+                "planned_end, method) VALUES ('W-soon', 'feeder', 'F1', :a, :b, 'outage'), "
+                "('W-later', 'area', 'A1', :c, :d, 'outage'), ('W-A2', 'area', 'A2', :a, :b, 'outage')"),
+                {"a": now + 24 * h, "b": now + 26 * h, "c": now + 10 * 24 * h, "d": now + 10 * 24 * h + h})
+            refresh_live(session=s, now=now)
+            s.commit()
+        r = api.client.get("/public/lookup", params={"meter": mine[0]})   # no key
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["out_now"] is True
+        assert body["outage"]["cause"] == "weather" and body["outage"]["progress"] == "on_site"
+        assert body["outage"]["estimated_restoration"] == (now + 3 * h).isoformat()
+        assert len(body["recent_interruptions"]) == 5
+        assert body["recent_interruptions"][0]["start_time"] == (now - 2 * h).isoformat()
+        assert [w["planned_start"] for w in body["planned_works"]] == [(now + 24 * h).isoformat()]
+        for leak in (*other, mine[1], "NOW-A1", "NOW-A2", "W-soon", "A2", "external"):
+            assert leak not in r.text
+        unknown = api.client.get("/public/lookup", params={"meter": "nobody-123"})
+        assert unknown.status_code == 404
+        assert "电表号" in unknown.json()["detail"]
+        assert api.client.get("/public/lookup").status_code == 422   # the meter is required

@@ -8,13 +8,17 @@ after every stream batch; rows that did not change are not rewritten.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.sqlfiles import statements
+
+WEEK = timedelta(days=7)
+PROGRESS_STEPS = ("reported", "dispatched", "on_site", "repairing", "restored")
+"""The repair steps in order, so a page can show where this outage is."""
 
 
 def _sql() -> dict[str, str]:
@@ -116,3 +120,40 @@ def public_feed(*, session: Session) -> list[dict[str, Any]]:
         "centroid": {"lon": float(r["lon"]), "lat": float(r["lat"])},
         "county": r["county"],
     } for r in rows]
+
+
+def lookup(*, session: Session, meter_id: str, now: datetime) -> dict[str, Any] | None:
+    """What a customer may learn about their own supply (task 53); None for an unknown meter.
+
+    Only the meter's own area: out now or not (since, cause, estimated restoration,
+    progress), its last five interruptions (SPEC section 3, steps 1 and 2) and the works
+    planned on it or its feeder in the next 7 days. No other meter and no record id.
+    """
+    area = session.execute(text(
+        "SELECT m.area_id, a.feeder_id FROM meter m JOIN area a ON a.area_id = m.area_id "
+        "WHERE m.meter_id = :m"), {"m": meter_id}).first()
+    if area is None:
+        return None
+    live = session.execute(text(
+        "SELECT since, cause, estimated_end, progress FROM live_outage WHERE area_id = :a"),
+        {"a": area.area_id}).mappings().first()
+    recent = session.execute(text("""
+        SELECT start_time, end_time, cause FROM area_interruption
+         WHERE area_id = :a AND start_time <= :now
+         ORDER BY start_time DESC LIMIT 5"""), {"a": area.area_id, "now": now}).mappings()
+    works = session.execute(text("""
+        SELECT planned_start, planned_end, method FROM maintenance_work
+         WHERE ((asset_type = 'area' AND asset_id = :a) OR (asset_type = 'feeder' AND asset_id = :f))
+           AND planned_end >= :now AND planned_start <= :until
+         ORDER BY planned_start"""),
+        {"a": area.area_id, "f": area.feeder_id, "now": now, "until": now + WEEK}).mappings()
+    return {
+        "out_now": live is not None,
+        "outage": None if live is None else {
+            "since": live["since"], "cause": live["cause"],
+            "estimated_restoration": live["estimated_end"], "progress": live["progress"],
+            "progress_steps": list(PROGRESS_STEPS),
+        },
+        "recent_interruptions": [dict(r) for r in recent],
+        "planned_works": [dict(w) for w in works],
+    }
