@@ -138,18 +138,6 @@ class Watch:
                 if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).netloc != host]
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 def sign_in(page: Any, live: Live, next_path: str) -> None:
     page.goto(f"{live.base}/login?next={next_path}")
     page.fill("#key", live.key)

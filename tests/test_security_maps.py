@@ -22,7 +22,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
-from tests.test_maps_browser import CHROMIUM, CHROMIUM_ARGS, Live, Watch, pane_paths, start_server
+from tests.test_maps_browser import CHROMIUM, Live, Watch, pane_paths, start_server
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium")
 
@@ -141,18 +141,6 @@ def visit(browser: Any, width: int = 1280, height: int = 800) -> Visit:
     watch = Watch()
     watch.attach(page)
     return Visit(page, dialogs, watch)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _serve(settings: Settings) -> Iterator[Live]:

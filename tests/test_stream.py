@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,22 @@ def _consume(conf: Settings, engine: Engine, *, follow: bool = True, client_name
     try:
         return consumer.run(threading.Event(), once=True)
     finally:
+        consumer.close()
+
+
+@contextmanager
+def running(conf: Settings, engine: Engine, client_name: str | None = None) -> Iterator[Consumer]:
+    """A consumer connected and consuming in a thread; stopped and disconnected after."""
+    stop = threading.Event()
+    consumer = Consumer(settings=conf, engine=engine, client_name=client_name)
+    consumer.connect()
+    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield consumer
+    finally:
+        stop.set()
+        thread.join(10)
         consumer.close()
 
 
@@ -327,13 +344,8 @@ def _restart_broker(conf: Settings) -> None:
 def test_a_broker_restart_mid_stream_loses_nothing_acknowledged(
     conf: Settings, engine: Engine
 ) -> None:
-    stop = threading.Event()
-    consumer = Consumer(settings=conf, engine=engine)
-    consumer.connect()
-    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
-    thread.start()
     messages = _storm(80, 25)
-    try:
+    with running(conf, engine):
         pub = Publisher(conf)
         for m in messages[:40]:
             pub.send("gridwatch/meter-events/storm", m)
@@ -346,10 +358,6 @@ def test_a_broker_restart_mid_stream_loses_nothing_acknowledged(
         deadline = time.monotonic() + 60
         while _count(engine)[0] < 2000 and time.monotonic() < deadline:
             time.sleep(0.1)
-    finally:
-        stop.set()
-        thread.join(10)
-        consumer.close()
     assert _count(engine)[0] == 2000
 
 
@@ -468,11 +476,6 @@ def test_a_message_that_cannot_be_stored_is_rejected_whole_and_the_rest_land(
 def test_a_meter_registered_while_the_consumer_runs_is_known_to_the_next_batch(
     conf: Settings, engine: Engine
 ) -> None:
-    stop = threading.Event()
-    consumer = Consumer(settings=conf, engine=engine)
-    consumer.connect()
-    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
-    thread.start()
     now = datetime.now(UTC).replace(microsecond=0)
 
     def send_and_wait(event: dict[str, str], batches: int) -> None:
@@ -484,7 +487,7 @@ def test_a_meter_registered_while_the_consumer_runs_is_known_to_the_next_batch(
             assert time.monotonic() < deadline
             time.sleep(0.05)
 
-    try:
+    with running(conf, engine) as consumer:
         send_and_wait({"meter_id": "A0-m0", "time": (now - timedelta(hours=3)).isoformat(),
                        "kind": "off"}, 1)            # fills the consumer's meter cache
         send_and_wait({"meter_id": "NEW-1", "time": (now - timedelta(hours=2)).isoformat(),
@@ -498,10 +501,6 @@ def test_a_meter_registered_while_the_consumer_runs_is_known_to_the_next_batch(
                        "kind": "off"}, 3)
         send_and_wait({"meter_id": "A0-m0", "time": (now - timedelta(minutes=30)).isoformat(),
                        "kind": "on"}, 4)
-    finally:
-        stop.set()
-        thread.join(10)
-        consumer.close()
     assert (consumer.stats.accepted, consumer.stats.rejected) == (3, 1)
     with engine.connect() as c:
         changed = c.execute(text(
