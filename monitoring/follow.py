@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
@@ -23,6 +24,30 @@ log = logging.getLogger(__name__)
 RULES_LOCK = "SELECT pg_advisory_xact_lock(hashtext('gridwatch.rules'))"
 """Held by every evaluation of status and alerts, so a stream batch and the scheduled job
 never evaluate at the same time."""
+
+
+def after_ingest(*, engine: Engine, settings: Settings, now: datetime | None = None) -> str | None:
+    """After a file or HTTP ingest: the inferred interruptions, then the live outages.
+
+    A failure is a warning, not a failed ingest: the batch is committed and its changes stay
+    pending for the next refresh (the stream, the scheduled job or ``gridwatch monitor run``).
+    """
+    from monitoring.interruptions import refresh_after_ingest
+    from monitoring.live import refresh_live
+
+    warning = refresh_after_ingest(engine=engine, settings=settings)
+    try:
+        with Session(bind=engine, expire_on_commit=False) as session:
+            session.execute(text(RULES_LOCK))
+            refresh_live(session=session, now=now or utcnow())
+            session.commit()
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        log.warning("live outages not refreshed after ingest: %s", reason)
+        return "; ".join(filter(None, [warning, (
+            f"the rows are stored, but the live outages were not refreshed ({reason}); "
+            "the next refresh brings them up to date")]))
+    return warning
 
 
 def follow_batch(*, engine: Engine, settings: Settings, now: datetime | None = None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from core.accounting import RETURNED_REJECTS
 from core.errors import DatabaseError, InputError, PayloadTooLarge
 from core.settings import Settings
 from ingest import service
-from monitoring import interruptions
+from monitoring.follow import after_ingest
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +253,7 @@ def _ingest(
         body.close()
     # A failure is logged and reported as a warning; the batch stays committed and its
     # changes pending for the next refresh.
-    warning = interruptions.refresh_after_ingest(
+    warning = after_ingest(
         engine=session.get_bind().engine, settings=settings)
     if warning:
         result.accounting.warnings.append(warning)

@@ -10,7 +10,7 @@ from core.accounting import RETURNED_REJECTS, Accounting
 from core.db import get_engine
 from gridwatch.context import emit_object, emit_rows, session, settings, writing_session
 from ingest import service
-from monitoring import interruptions
+from monitoring.follow import after_ingest
 
 FILE = click.Path(path_type=Path, dir_okay=False)
 FORMAT = click.option(
@@ -51,7 +51,7 @@ def _run(kind: str, file: Path, fmt: str, input_fmt: str | None, out: Path | Non
     # large). Should the refresh fail (even because the database has just stopped), the rows
     # stay stored, the changes pending for the next refresh, and the output says so.
     acct = result.accounting
-    warning = interruptions.refresh_after_ingest(engine=get_engine(conf), settings=conf)
+    warning = after_ingest(engine=get_engine(conf), settings=conf)
     if warning:
         acct.warnings.append(warning)
     obj = acct.as_dict(RETURNED_REJECTS)
