@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 from pydantic import ValidationError
+from rich.cells import cell_len
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -144,14 +145,21 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
+def _pad(value: str, width: int) -> str:
+    """``value`` padded to ``width`` terminal columns (a Chinese character takes two)."""
+    return value + " " * (width - cell_len(value))
+
+
 def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """A plain aligned text table, measured in display columns, not characters."""
     if not rows:
         return "(no rows)\n"
     cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    widths = [max(cell_len(c), *(cell_len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(_pad(c, w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    lines += ["  ".join(_pad(v, w) for v, w in zip(row, widths, strict=True)).rstrip()
+              for row in cells]
     return "\n".join(lines) + "\n"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psycopg
 import psycopg.sql
@@ -64,11 +64,17 @@ def _drop_secondary_indexes(cur: psycopg.Cursor[Any], staged: int) -> list[str]:
     return [str(definition) for _, definition in indexes]
 
 
-def load_meters(*, session: Session, path: str | Path, chunk_rows: int = CHUNK_ROWS) -> Accounting:
-    """Load or replace the meter registry from CSV/JSONL (meter_id, area_id, lon, lat)."""
+def load_meters(*, session: Session, path: str | Path | IO[bytes], name: str | None = None,
+                chunk_rows: int = CHUNK_ROWS) -> Accounting:
+    """Load or replace the meter registry from CSV/JSONL (meter_id, area_id, lon, lat).
+
+    ``path`` may be an open binary stream; ``name`` (default: the path) then names the input
+    in messages and tells its format by its ending.
+    """
+    label = name or str(path)
     source = open_rows(path, known=("meter_id", "area_id", "lon", "lat"),
-                       required=("meter_id", "area_id"))
-    acct = Accounting(source=str(path))
+                       required=("meter_id", "area_id"), name=label)
+    acct = Accounting(source=label)
     if source.unknown_columns:
         acct.warnings.append(f"ignoring unknown column(s): {', '.join(source.unknown_columns)}")
     rejects: list[tuple[int, str, str]] = []

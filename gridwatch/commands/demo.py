@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -12,11 +13,16 @@ from sqlalchemy import text
 
 from core.clock import parse_timestamp
 from core.errors import UsageError
+from gridwatch import progress
 from gridwatch.context import engine, session, settings
 from monitoring.interruptions import refresh_committed
 from monitoring.jobs import run_all
 
 log = logging.getLogger(__name__)
+
+DEMO_STEPS = 14
+"""generate, 9 loads and refreshes (load_demo), commit, inferred interruptions, statistics,
+monitoring: what the progress bar counts."""
 
 
 @click.command("demo")
@@ -30,8 +36,6 @@ log = logging.getLogger(__name__)
 def demo(scale: str, seed: int, anchor: str | None) -> None:
     """Load the Guizhou demo dataset (real boundaries, synthetic grid, ~14 months of data) and
     run monitoring once."""
-    from spatial.demo import LOADED_TABLES, load_demo
-
     started = time.perf_counter()
     try:
         at: datetime | None = parse_timestamp(anchor) if anchor else None
@@ -39,23 +43,9 @@ def demo(scale: str, seed: int, anchor: str | None) -> None:
         raise UsageError(f"--anchor: {exc}") from None
     cfg = settings()
     click.echo(f"gridwatch demo: generating and loading the {scale} dataset (seed {seed}) …", err=True)
-    with session() as s:
-        counts = load_demo(session=s, settings=cfg, scale=scale, seed=seed, anchor=at, progress=_progress)
-        step = time.perf_counter()
-    _progress("commit", "done", time.perf_counter() - step)
-    step = time.perf_counter()
-    refresh_committed(engine=engine(), settings=cfg)
-    _progress("inferred_interruptions", "refreshed", time.perf_counter() - step)
-    step = time.perf_counter()
-    # Planner statistics for the freshly loaded tables: the monitoring run comes next, and
-    # autovacuum would only catch up during it.
-    with engine().begin() as conn:
-        conn.execute(text(f"ANALYZE {', '.join(LOADED_TABLES)}"))
-    _progress("statistics", "analyzed", time.perf_counter() - step)
-    step = time.perf_counter()
-    result = run_all(engine=engine(), settings=cfg)
-    monitoring = "ok" if result.get("ok") else "finished with errors (see gridwatch monitor run)"
-    _progress("monitoring", monitoring, time.perf_counter() - step)
+    with progress.steps(f"demo {scale}", total=DEMO_STEPS) as advance:
+        counts = _load(scale, seed, at, cfg, _reporter(advance))
+    monitoring = counts["monitoring"]
     gen = counts["generated"]
     click.echo(
         f"Loaded the Guizhou demo ({scale}, seed {seed}, data up to {counts['anchor']}) "
@@ -79,11 +69,46 @@ def demo(scale: str, seed: int, anchor: str | None) -> None:
     )
 
 
-def _progress(step: str, value: Any, seconds: float) -> None:
-    """One line on stderr as each step of the demo finishes."""
-    if isinstance(value, dict):
-        value = ", ".join(f"{k} {v}" for k, v in value.items())
-    click.echo(f"  {step}: {value} ({seconds:.1f} s)", err=True)
+def _load(scale: str, seed: int, at: datetime | None, cfg: Any,
+          report: Callable[[str, Any, float], None]) -> dict[str, Any]:
+    """Generate and load the dataset, refresh, analyse and run monitoring; the counts."""
+    from spatial.demo import LOADED_TABLES, load_demo
+
+    with session() as s:
+        counts = load_demo(session=s, settings=cfg, scale=scale, seed=seed, anchor=at, progress=report)
+        step = time.perf_counter()
+    report("commit", "done", time.perf_counter() - step)
+    step = time.perf_counter()
+    refresh_committed(engine=engine(), settings=cfg)
+    report("inferred_interruptions", "refreshed", time.perf_counter() - step)
+    step = time.perf_counter()
+    # Planner statistics for the freshly loaded tables: the monitoring run comes next, and
+    # autovacuum would only catch up during it.
+    with engine().begin() as conn:
+        conn.execute(text(f"ANALYZE {', '.join(LOADED_TABLES)}"))
+    report("statistics", "analyzed", time.perf_counter() - step)
+    step = time.perf_counter()
+    result = run_all(engine=engine(), settings=cfg)
+    monitoring = "ok" if result.get("ok") else "finished with errors (see gridwatch monitor run)"
+    report("monitoring", monitoring, time.perf_counter() - step)
+    counts["monitoring"] = monitoring
+    return counts
+
+
+def _reporter(advance: Callable[..., None]) -> Callable[[str, Any, float], None]:
+    """One line on stderr as each step of the demo finishes, and the bar moved on a terminal."""
+    loaded = 0
+
+    def report(step: str, value: Any, seconds: float) -> None:
+        nonlocal loaded
+        if isinstance(value, int) and not isinstance(value, bool):
+            loaded += value
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        click.echo(f"  {step}: {value} ({seconds:.1f} s)", err=True)
+        advance(rows=loaded, note=step)
+
+    return report
 
 
 def register(cli: click.Group) -> None:

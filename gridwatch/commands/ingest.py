@@ -8,6 +8,7 @@ import click
 
 from core.accounting import RETURNED_REJECTS, Accounting
 from core.db import get_engine
+from gridwatch import progress
 from gridwatch.context import emit_object, emit_rows, session, settings, writing_session
 from ingest import service
 from monitoring.follow import after_ingest
@@ -44,8 +45,8 @@ def _text(kind: str, batch_id: int, acct: Accounting) -> str:
 
 def _run(kind: str, file: Path, fmt: str, input_fmt: str | None, out: Path | None) -> None:
     conf = settings()
-    with writing_session("the ingest", "batch") as s:
-        result = service.ingest(session=s, kind=kind, source=file, name=str(file), fmt=input_fmt,
+    with writing_session("the ingest", "batch") as s, progress.reading(file, f"ingest {kind}") as src:
+        result = service.ingest(session=s, kind=kind, source=src, name=str(file), fmt=input_fmt,
                                 max_rejects=conf.max_rejects_per_batch, settings=conf)
     # The batch is committed; its change log drives the refresh (split over connections when
     # large). Should the refresh fail (even because the database has just stopped), the rows

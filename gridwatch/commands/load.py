@@ -10,6 +10,7 @@ import click
 from sqlalchemy.orm import Session
 
 from core.accounting import RETURNED_REJECTS, Accounting
+from gridwatch import progress
 from gridwatch.context import emit_object, settings, writing_session
 from spatial import loaders, tags
 
@@ -136,8 +137,10 @@ def _interruptions_after(s: Session, acct: Accounting) -> None:
 @fmt_option
 def meters(file: Path, dry_run: bool, fmt: str) -> None:
     """Load the meter registry (CSV or JSONL: meter_id, area_id, lon, lat)."""
-    _load("meters", dry_run, fmt,
-          lambda s: loaders.load_meters(session=s, path=file), _interruptions_after)
+    with progress.reading(file, "load meters") as source:
+        _load("meters", dry_run, fmt,
+              lambda s: loaders.load_meters(session=s, path=source, name=str(file)),
+              _interruptions_after)
 
 
 @load.command("overlay")

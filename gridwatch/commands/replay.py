@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from core import broker as mqtt_broker
+from gridwatch import progress
 from gridwatch.context import settings
 from ingest.stream.publish import KIND_FIELDS, parse_speed, replay
 
@@ -40,8 +41,16 @@ def replay_command(file: Path, speed: str, kind: str | None, topic_prefix: str, 
     """
     pace = parse_speed(speed)
     conn = mqtt_broker.connection(settings())
-    result = replay(conn=conn, path=file, kind=kind, speed=pace, prefix=topic_prefix,
-                    batch_ms=batch_ms, shift_to_now=shift)
+    total = _data_lines(file) if progress.enabled() else None
+    with progress.steps(f"replay {file.name}", total=total) as advance:
+        done = [0]
+
+        def published(sent: int) -> None:
+            advance(sent - done[0], rows=sent)
+            done[0] = sent
+
+        result = replay(conn=conn, path=file, kind=kind, speed=pace, prefix=topic_prefix,
+                        batch_ms=batch_ms, shift_to_now=shift, on_events=published)
     if fmt == "json":
         click.echo(json.dumps(result.as_dict()))
         return
@@ -53,6 +62,15 @@ def replay_command(file: Path, speed: str, kind: str | None, topic_prefix: str, 
         f"{result.events} events in {result.messages} messages on {len(result.topics)} topics "
         f"in {result.seconds:.2f} s ({result.rate:,.0f} events/s; file span "
         f"{result.span_seconds:.1f} s{moved}{skipped})")
+
+
+def _data_lines(file: Path) -> int | None:
+    """The lines after the header (the events, near enough), for the bar's total."""
+    try:
+        with file.open("rb") as f:
+            return max(sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b"")) - 1, 0)
+    except OSError:
+        return None     # replay itself says what is wrong with the file
 
 
 def register(cli: click.Group) -> None:

@@ -358,9 +358,13 @@ def _encode(events: list[dict[str, Any]]) -> bytes:
 def replay(
     *, conn: Connection, path: Path, kind: str | None = None, speed: float | None = 1.0,
     prefix: str = "gridwatch", batch_ms: int = 100, shift_to_now: bool = False,
+    on_events: Callable[[int], None] | None = None,
 ) -> ReplayResult:
     """Publish the stream file ``path`` to the broker ``conn`` at ``speed`` times its pace
-    (None: as fast as possible); return what was sent once every message is acknowledged."""
+    (None: as fast as possible); return what was sent once every message is acknowledged.
+
+    ``on_events(n)`` is told the events handed to the broker so far, after every message.
+    """
     if speed is not None and speed <= 0:
         raise UsageError("--speed must be positive, or 0 / 'max' for as fast as possible")
     if batch_ms < 1:
@@ -385,6 +389,11 @@ def replay(
         pub.send(topic, _encode(batch))
         result.messages += 1
         result.topics.add(topic)
+        if on_events is not None:
+            sent[0] += len(batch)
+            on_events(sent[0])
+
+    sent = [0]
 
     def flush() -> None:
         for topic, batch in pending.items():
