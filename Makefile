@@ -6,7 +6,7 @@ GW := $(VENV)/bin/gridwatch
 STAMP := $(VENV)/.installed
 SCALE ?= county
 
-.PHONY: install system venv db run test lint bench clean-db
+.PHONY: install system venv db run test lint bench clean-db messages compile
 
 install: system venv
 
@@ -23,7 +23,21 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-db: install
+# The interface's catalogs (core/i18n.py). `make messages` after changing UI text: it extracts
+# the messages and merges them into the zh_CN catalog, whose new entries then need translating.
+LOCALES := core/locale
+EXTRACT_FROM := core api maps monitoring
+
+messages: venv
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output \
+		--project gridwatch -o $(LOCALES)/gridwatch.pot $(EXTRACT_FROM)
+	$(VENV)/bin/pybabel update -i $(LOCALES)/gridwatch.pot -d $(LOCALES) -D gridwatch \
+		--no-fuzzy-matching --ignore-obsolete
+
+compile: venv
+	$(VENV)/bin/pybabel compile -d $(LOCALES) -D gridwatch --statistics
+
+db: install compile
 	$(GW) db start
 	$(GW) db upgrade
 
