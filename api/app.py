@@ -20,9 +20,22 @@ from fastapi.staticfiles import StaticFiles
 from api import errors, security
 from api.auth import ANY_ROLE, LoginLimiter, require_role
 from api.deps import Database
+from api.i18n import RememberLanguage
 from api.keys import Principal
 from api.querynorm import ReportQueryAliases
-from api.routers import alerts, cases, ingest, login, ogc, outages, public, reports, tiles
+from api.routers import (
+    alerts,
+    cases,
+    ingest,
+    login,
+    ogc,
+    outages,
+    public,
+    public_page,
+    reports,
+    subscriptions,
+    tiles,
+)
 from api.routers import maps as maps_router
 from api.tilecache import TileLRU
 from core.settings import Settings, get_settings
@@ -78,10 +91,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     app.state.login_limiter = LoginLimiter()
-    app.state.public_limit = security.ClientRateLimit()
+    app.state.public_limit = security.ClientRateLimit(limit=settings.public_rate_per_minute)
     app.state.tiles = TileLRU()
     errors.install(app)
     app.add_middleware(ReportQueryAliases)
+    app.add_middleware(RememberLanguage)
     security.install(app, settings)  # last added runs first: limits and headers before all else
 
     @app.get("/healthz", tags=["health"], summary="Database reachability (no key needed)")
@@ -112,8 +126,10 @@ def create_app(settings: Settings) -> FastAPI:
             swagger_ui_parameters={"validatorUrl": None},
         )
 
-    for module in (login, ingest, reports, alerts, cases, outages, public, ogc, tiles, maps_router):
+    for module in (login, ingest, reports, alerts, cases, outages, public, public_page, ogc, tiles,
+                   maps_router):
         app.include_router(module.router)
+    app.include_router(subscriptions.router)
     static = _maps_static_dir()
     if static is not None:
         app.mount("/static", StaticFiles(directory=static), name="static")

@@ -1,10 +1,12 @@
 """The interface's languages: zh-CN by default, English on request (gettext catalogs via Babel).
 
 Messages are written in English in the code (``_("Firing alerts")``) and translated from the
-catalog ``core/locale/zh_CN/LC_MESSAGES/gridwatch.po``. ``make`` compiles it to ``.mo``
-(``pybabel compile``); should the ``.mo`` be missing or older than the ``.po`` (a checkout
-that skipped ``make``), the ``.po`` is compiled in memory instead, so a page is never shown
-untranslated for want of a build step.
+catalogs ``core/locale/zh_CN/LC_MESSAGES/<domain>.po``, one per part of the interface
+(``DOMAINS``: the overview map, and the other pages), each extracted from its own sources by
+``make messages`` (``babel/<domain>.cfg``). ``make`` compiles them to ``.mo`` (``pybabel
+compile``); should a ``.mo`` be missing or older than its ``.po`` (a checkout that skipped
+``make``), the ``.po`` is compiled in memory instead, so a page is never shown untranslated
+for want of a build step.
 
 Which language a page is shown in: the page's switch (``?lang=en``, remembered in the
 ``gw_lang`` cookie), else the browser's ``Accept-Language``, else ``GRIDWATCH_LANGUAGE``
@@ -23,7 +25,9 @@ from pathlib import Path
 from core.clock import LOCAL_TZ
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
-DOMAIN = "gridwatch"
+DOMAINS = ("maps", "pages")
+"""The catalogs: ``maps`` (the overview map, its legend, layers and browser code) and ``pages``
+(the login, area, timeline, error and public pages, and the API's words)."""
 DEFAULT = "zh_CN"
 LANGUAGES = ("zh_CN", "en")
 """The catalogs' language codes; ``en`` is the source language (no catalog needed)."""
@@ -84,12 +88,16 @@ def negotiate(*, switch: str | None = None, cookie: str | None = None,
     return DEFAULT
 
 
-@lru_cache(maxsize=8)
-def _catalog(code: str, stamp: float) -> gettext.NullTranslations:
-    if code == "en":
-        return gettext.NullTranslations()
-    po = LOCALE_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po"
+def _po(code: str, domain: str) -> Path:
+    return LOCALE_DIR / code / "LC_MESSAGES" / f"{domain}.po"
+
+
+@lru_cache(maxsize=16)
+def _catalog(code: str, domain: str, stamp: float) -> gettext.NullTranslations:
+    po = _po(code, domain)
     mo = po.with_suffix(".mo")
+    if not po.exists():
+        return gettext.NullTranslations()
     if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
         with mo.open("rb") as f:
             return gettext.GNUTranslations(f)
@@ -104,14 +112,33 @@ def _catalog(code: str, stamp: float) -> gettext.NullTranslations:
     return gettext.GNUTranslations(buf)
 
 
-def translations(code: str) -> gettext.NullTranslations:
-    """The catalog of a language (re-read when its files change)."""
+def _stamp(code: str, domain: str) -> float:
+    po = _po(code, domain)
+    return max((p.stat().st_mtime for p in (po, po.with_suffix(".mo")) if p.exists()), default=0.0)
+
+
+def catalog(code: str, domain: str) -> gettext.NullTranslations:
+    """One domain's catalog in one language (re-read when its files change)."""
     if code == "en":
-        return _catalog("en", 0.0)
-    po = LOCALE_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po"
-    mo = po.with_suffix(".mo")
-    stamp = max(p.stat().st_mtime for p in (po, mo) if p.exists())
-    return _catalog(code, stamp)
+        return gettext.NullTranslations()
+    return _catalog(code, domain, _stamp(code, domain))
+
+
+def translations(code: str) -> gettext.NullTranslations:
+    """Every domain's catalog of a language, one falling back on the next."""
+    if code == "en":
+        return gettext.NullTranslations()
+    chain = [catalog(code, d) for d in DOMAINS]
+    return _chained(code, tuple(_stamp(code, d) for d in DOMAINS), tuple(chain))
+
+
+@lru_cache(maxsize=8)
+def _chained(code: str, stamps: tuple[float, ...],
+             chain: tuple[gettext.NullTranslations, ...]) -> gettext.NullTranslations:
+    head = gettext.NullTranslations()
+    for part in chain:
+        head.add_fallback(part)
+    return head
 
 
 @dataclass(frozen=True)
@@ -157,6 +184,11 @@ class Lang:
             value = value.astimezone(LOCAL_TZ).date()
         return f"{value.year}年{value.month}月{value.day}日" if self.zh else value.isoformat()
 
-    def messages(self, ids: list[str]) -> dict[str, str]:
-        """Translations of ``ids`` for client-side code (the page embeds them)."""
-        return {m: self.gettext(m) for m in ids}
+    def messages(self, domain: str) -> dict[str, str]:
+        """A domain's translations, ``{msgid: msgstr}``, for browser code (a page embeds them;
+        empty in English, where the browser shows the msgid itself)."""
+        if self.code == "en":
+            return {}
+        cat = catalog(self.code, domain)
+        table = getattr(cat, "_catalog", {})
+        return {k: v for k, v in table.items() if isinstance(k, str) and k and v}

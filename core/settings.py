@@ -91,6 +91,16 @@ class Settings(BaseSettings):
         default=24.0, gt=0, description="A webhook delivery still failing this long after it "
         "was queued is marked failed.",
     )
+    notify_gateway_url: str | None = Field(
+        default=None, description="The notification gateway (SMS or WeChat) webhook that customer "
+        "notifications are posted to (SPEC section 13); read by the sender at send time, never "
+        "stored or logged. Retries use the webhook_retry_* and webhook_give_up_hours settings.",
+    )
+    notify_gateway_immediate: bool = Field(
+        default=True, description="Right after an ingest or stream batch queued customer "
+        "notifications, send them in a background thread instead of at the next per-minute "
+        "delivery job.",
+    )
     open_outage_hours: float = Field(default=72.0, gt=0)
     silent_meter_hours: float = Field(default=72.0, gt=0)
     unexplained_off_rate: float = Field(default=0.2, ge=0, le=1)
@@ -114,6 +124,15 @@ class Settings(BaseSettings):
     map_inline_features: int = Field(
         default=3000, ge=0, description="Above this many features a map layer uses vector tiles."
     )
+    language: Literal["zh-CN", "en"] = Field(
+        default="zh-CN",
+        description="The pages' language when neither the page's switch nor the browser's "
+                    "Accept-Language chooses one (the command line and logs stay in English).",
+    )
+    live_refresh_seconds: int = Field(
+        default=30, ge=2, le=3600,
+        description="How often the overview map's live-outage layer and summary refresh themselves.",
+    )
     max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     max_request_bytes: int = Field(
         default=1024 * 1024, ge=1024,
@@ -123,6 +142,11 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(
         default="", description="Comma-separated IPs or CIDRs of reverse proxies whose "
         "X-Forwarded-For and X-Forwarded-Proto are believed; empty trusts none.",
+    )
+    public_rate_per_minute: int = Field(
+        default=120, ge=1, le=1_000_000,
+        description="Requests a minute each client address may make to the public routes "
+        "(/public/outages.json, /public/lookup); past it, 429 with Retry-After.",
     )
     max_rejects_per_batch: int = Field(
         default=10_000, ge=1,

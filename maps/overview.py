@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 import folium
 from branca.element import Figure
+from folium.template import Template
 from sqlalchemy.orm import Session
 
-from core.clock import LOCAL_TZ, parse_period
+from core.clock import LOCAL_TZ, parse_period, utcnow
 from core.errors import UsageError
 from core.settings import Settings
 from maps import elements, styles
 from maps.assets import Links, offline
 from monitoring import mapdata as mon
+from monitoring.live import PROGRESS_STEPS, live_list
+from monitoring.live import summary as live_summary
 from spatial import mapdata as geo
 
 log = logging.getLogger(__name__)
@@ -27,6 +31,25 @@ GUIZHOU_CENTER = (26.8, 106.9)
 TILE_NAMES = {"area": ["areas"], "feeder": ["feeders"]}
 # Tiled assets appear from these zoom levels (a province view shows counties and alerts).
 TILE_MIN_ZOOM = {"area": 10, "feeder": 9}
+# The planners' API routes the live-outage layer refreshes from (same origin, the session cookie).
+LIVE_URLS = {"live": "/api/v1/outages/live?format=geojson", "summary": "/api/v1/outages/summary"}
+
+
+class LiveLayer(folium.map.Layer):
+    """The areas out now and the summary box, drawn and refreshed by ``gridwatch.live``."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = gridwatch.live({{ this._parent.get_name() }}, {{ this.data }},
+            {{ this.opts }});
+        {% endmacro %}"""
+    )
+
+    def __init__(self, data: str, opts: Mapping[str, Any], *, name: str) -> None:
+        super().__init__(name=elements.layer_name(name), overlay=True, control=True, show=True)
+        self._name = "LiveLayer"
+        self.data = elements.script_json(data)
+        self.opts = elements.script_dumps(opts)
 
 
 def _local(value: Any) -> str | None:
@@ -58,6 +81,46 @@ def _asset_layer(
             props["href"] = href(str(r["id"]))
         features.append((r["geometry"], props))
     return elements.GeoLayer(elements.feature_collection(features), kind=kind, name=name)
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _live_layer(
+    *, session: Session, settings: Settings, counties: list[str] | None, inline_only: bool,
+    href: Callable[[str], str | None] | None,
+) -> tuple[LiveLayer, str]:
+    """The live-outage layer with the state of now embedded, and its legend note.
+
+    The server page refreshes it every ``live_refresh_seconds`` from the planners' API; a static
+    export has no server, so it carries the state at export time, labelled as such, unrefreshed.
+    ``counties``: the adcodes of the view (None: everything, including areas with no county).
+    """
+    now = utcnow()
+    in_view = set(counties) if counties is not None else None
+    features = []
+    for r in live_list(session=session, geometry=True):
+        if in_view is not None and r.get("county_adcode") not in in_view:
+            continue
+        props = {k: _iso(v) for k, v in r.items() if k != "geometry"}
+        if href is not None:
+            props["href"] = href(str(r["area_id"]))
+        features.append((r["geometry"], props))
+    data = ('{"live":' + elements.feature_collection(features) + ',"summary":'
+            + json.dumps(live_summary(session=session), ensure_ascii=False) + "}")
+    refresh = None if inline_only else settings.live_refresh_seconds
+    stamp = f"{now.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
+    name = styles.LIVE_LAYER_NAME if refresh else f"Out at {stamp} (停电快照)"
+    opts = {
+        "title": name, "asOf": now.isoformat(), "refreshSeconds": refresh,
+        "urls": LIVE_URLS if refresh else None, "counties": counties,
+        "bands": [list(b) for b in styles.LIVE_BANDS], "steps": list(PROGRESS_STEPS),
+        "progress": styles.PROGRESS_LABELS,
+    }
+    note = (f"Refreshed every {refresh} s." if refresh else
+            f"A static copy: the areas out at {stamp} (Asia/Shanghai), not refreshed.")
+    return LiveLayer(data, opts, name=name), note
 
 
 def _reliability(
@@ -134,6 +197,10 @@ def overview_html(
     }).add_to(m)
 
     county_rows = geo.counties(session=session, tolerance=geo.COUNTY_TOLERANCE[scale], county=county)
+    live, live_note = _live_layer(
+        session=session, settings=settings, inline_only=inline_only, href=href,
+        counties=sorted({county, *(str(r["adcode"]) for r in county_rows)}) if county else None)
+    live.add_to(m)
     breaks = None
     if values is None:
         notes.append("County reliability is not available in this build.")
@@ -185,7 +252,8 @@ def overview_html(
     elements.GeoLayer(alert_data, kind="alert", name=f"Firing alerts ({firing})").add_to(m)
 
     legend = styles.legend_html(overlays=shown_overlays, metric=metric if breaks else None, period=label,
-                                breaks=breaks, alerts=firing, alerts_shown=len(shown), notes=notes)
+                                breaks=breaks, alerts=firing, alerts_shown=len(shown), notes=notes,
+                                live=live_note)
     elements.Legend(legend).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     if bounds is not None:

@@ -33,6 +33,23 @@ CAUSE_COLORS = {
     "external": "#a6611a",
     "customer": "#878787",
 }
+# Areas out now, by how long they have been out: four bands of magma (viridisLite ``magma(5)``
+# without its black), light to dark, so the order survives any colour-vision deficiency.
+LIVE_BANDS: tuple[tuple[float | None, str, str], ...] = (
+    (1.0, "#fcfdbf", "< 1 h"),
+    (4.0, "#fb8861", "1–4 h"),
+    (12.0, "#b63679", "4–12 h"),
+    (None, "#51127c", "≥ 12 h"),
+)
+"""(upper bound in hours, or None for the last band; fill colour; legend label)."""
+LIVE_LAYER_NAME = "Out now (当前停电)"
+PROGRESS_LABELS = {
+    "reported": "reported (已报修)",
+    "dispatched": "dispatched (已派工)",
+    "on_site": "on site (已到场)",
+    "repairing": "repairing (抢修中)",
+    "restored": "restored (已恢复)",
+}
 CHOROPLETH_COLORS = ("#eff3ff", "#bdd7e7", "#6baed6", "#3182bd", "#08519c")
 METRIC_LABELS = {"saidi": "SAIDI (h per customer)", "saifi": "SAIFI (interruptions per customer)"}
 
@@ -55,9 +72,19 @@ def legend_html(
     *, statuses: bool = True, feeders: bool = True, overlays: Sequence[str] = (),
     metric: str | None = None, period: str | None = None, breaks: Sequence[float] | None = None,
     alerts: int | None = None, alerts_shown: int | None = None, notes: Sequence[str] = (),
+    live: str | None = None,
 ) -> str:
-    """The legend's inner HTML: status colours, overlays, choropleth classes, alerts and notes."""
+    """The legend's inner HTML: live bands, status colours, overlays, choropleth classes, alerts, notes.
+
+    ``live``, when given, is a note under the live-outage bands (how the layer is refreshed).
+    """
     parts = []
+    if live is not None:
+        parts.append("<h4>Out now (当前停电), time out</h4><div>")
+        for _, color, label in LIVE_BANDS:
+            parts.append(f'<span class="band"><span class="sw" style="background:{color};'
+                         f'border:1.5px solid #1a1a1a"></span>{_e(label)}</span> ')
+        parts.append(f'</div><div class="note">{_e(live)}</div>')
     if statuses:
         parts.append("<h4>Areas (台区) by frequent-outage status</h4>")
         for key in ("frequent", "at_risk", "ok", "none"):

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from core.clock import utcnow
+from core import clock
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,15 +31,20 @@ def after_ingest(*, engine: Engine, settings: Settings, now: datetime | None = N
 
     A failure is a warning, not a failed ingest: the batch is committed and its changes stay
     pending for the next refresh (the stream, the scheduled job or ``gridwatch monitor run``).
+    The customer notifications that the changes call for are queued with the live outages;
+    notices of new planned works follow (``now``, the ingest's clock, decides ``notice_late``),
+    and whatever was queued is sent in the background (``monitoring.notify.deliver_soon``).
     """
     from monitoring.interruptions import refresh_after_ingest
     from monitoring.live import refresh_live
 
+    now = now or clock.utcnow()
     warning = refresh_after_ingest(engine=engine, settings=settings)
+    queued = 0
     try:
         with Session(bind=engine, expire_on_commit=False) as session:
             session.execute(text(RULES_LOCK))
-            refresh_live(session=session, now=now or utcnow())
+            queued += refresh_live(session=session, now=now)["notifications"]
             session.commit()
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
@@ -47,6 +52,31 @@ def after_ingest(*, engine: Engine, settings: Settings, now: datetime | None = N
         return "; ".join(filter(None, [warning, (
             f"the rows are stored, but the live outages were not refreshed ({reason}); "
             "the next refresh brings them up to date")]))
+    notice_warning = _work_notices(engine=engine, settings=settings, now=now, queued=queued)
+    return "; ".join(filter(None, [warning, notice_warning])) or None
+
+
+def _work_notices(*, engine: Engine, settings: Settings, now: datetime,
+                  queued: int) -> str | None:
+    """Queue the planned-work notices due at ``now``; start a delivery if anything was queued.
+
+    Its own transaction, after the live outages: a failure here is a warning, and the delivery
+    job queues the notices a minute later.
+    """
+    from monitoring.notify import deliver_soon, queue_work_notices
+
+    warning = None
+    try:
+        with Session(bind=engine, expire_on_commit=False) as session:
+            queued += queue_work_notices(session=session, now=now)["notifications"]
+            session.commit()
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        log.warning("planned-work notices not queued: %s", reason)
+        warning = (f"planned-work notices were not queued ({reason}); the delivery job "
+                   "queues them")
+    if queued:
+        deliver_soon(engine=engine, settings=settings)
     return warning
 
 
@@ -57,7 +87,7 @@ def follow_batch(*, engine: Engine, settings: Settings, now: datetime | None = N
     from monitoring.live import refresh_live
     from monitoring.rules.status import refresh_status
 
-    now = now or utcnow()
+    now = now or clock.utcnow()
     t0 = time.perf_counter()
     warning = refresh_after_ingest(engine=engine, settings=settings)
     t1 = time.perf_counter()
@@ -74,6 +104,9 @@ def follow_batch(*, engine: Engine, settings: Settings, now: datetime | None = N
         session.commit()
     steps.update(live=round(t2 - t1, 3), status=round(t3 - t2, 3), alerts=round(t4 - t3, 3),
                  commit=round(time.perf_counter() - t4, 3))
+    t5 = time.perf_counter()
+    _work_notices(engine=engine, settings=settings, now=now, queued=live["notifications"])
+    steps["push"] = round(time.perf_counter() - t5, 3)
     if alerts.get("errors"):
         log.warning("stream: alert rules failed after a batch: %s", "; ".join(alerts["errors"]))
     return {

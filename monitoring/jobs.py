@@ -150,6 +150,18 @@ def notify(*, session: Session, settings: Settings, as_of: datetime, now: dateti
     return run(session=session, settings=settings, now=now)
 
 
+@job("push")
+def push(*, session: Session, settings: Settings, as_of: datetime, now: datetime) -> Any:
+    """Notices of newly known planned works, then customer notifications due to the gateway."""
+    from monitoring.notify import deliver_due, queue_work_notices
+
+    works = queue_work_notices(session=session, now=now)
+    sent = deliver_due(session=session, settings=settings, now=now)
+    return {"work_notices": works["works"], "queued": works["notifications"],
+            "delivered": sent["sent"], "retrying": sent["retrying"], "failed": sent["failed"],
+            "unsent": sent["unsent"]}
+
+
 @job("retention")
 def retention(*, session: Session, settings: Settings, as_of: datetime, now: datetime) -> Any:
     """Drop meter events older than the retention period."""
@@ -167,7 +179,7 @@ STEPS: list[Job] = [
     evaluate_alerts,
 ]
 # Steps whose failure does not fail an evaluation.
-DELIVERY_STEPS: list[Job] = [notify]
+DELIVERY_STEPS: list[Job] = [push, notify]
 
 
 def run_steps(steps: list[Job], *, engine: Engine, settings: Settings,

@@ -9,47 +9,52 @@ from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
+from fastapi import Request
 
-from core.i18n import LOCALE_DIR, Lang, from_accept_language, negotiate
+from api.i18n import PageLang, language_switch
+from core.i18n import DOMAINS, LOCALE_DIR, Lang, from_accept_language, negotiate
 
 REPO = Path(__file__).resolve().parent.parent
 PYBABEL = Path(sys.executable).with_name("pybabel")
-EXTRACT_FROM = ["core", "api", "maps", "monitoring"]   # as the Makefile's `messages`
 
 
-def _untranslated(dirs: list[str], catalog: Path, workdir: Path) -> list[str]:
-    """The messages found in ``dirs`` (extracted as ``make messages`` does) that ``catalog``
-    does not translate (missing, empty or fuzzy)."""
+def _untranslated(cfg: Path, catalog: Path, root: Path, workdir: Path) -> list[str]:
+    """The messages found under ``root`` by the mapping ``cfg`` (extracted as ``make messages``
+    does) that ``catalog`` does not translate (missing, empty or fuzzy)."""
     pot = workdir / "check.pot"
-    subprocess.run([str(PYBABEL), "extract", "-F", str(REPO / "babel.cfg"), "-k", "N_",
-                    "-o", str(pot), *dirs], cwd=workdir, check=True, capture_output=True)
+    subprocess.run([str(PYBABEL), "extract", "-F", str(cfg), "-k", "N_", "-o", str(pot), "."],
+                   cwd=root, check=True, capture_output=True)
     with pot.open("rb") as f:
         wanted = [m.id for m in read_po(f) if m.id]
     with catalog.open("rb") as f:
         po = read_po(f)
     missing = []
     for msgid in wanted:
-        m = po.get(msgid) if isinstance(msgid, str) else po.get(msgid)
-        if m is None or m.fuzzy or not (m.string if isinstance(m.string, str) else all(m.string)):
+        m = po.get(msgid)
+        text = m.string if m is not None else ""
+        if m is None or m.fuzzy or not (all(text) if isinstance(text, tuple) else text):
             missing.append(msgid if isinstance(msgid, str) else msgid[0])
     return missing
 
 
-def test_every_interface_message_has_a_zh_cn_translation(tmp_path: Path) -> None:
-    for d in EXTRACT_FROM:
-        (tmp_path / d).symlink_to(REPO / d)
-    catalog = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "gridwatch.po"
-    missing = _untranslated(EXTRACT_FROM, catalog, tmp_path)
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_every_interface_message_has_a_zh_cn_translation(domain: str, tmp_path: Path) -> None:
+    catalog = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / f"{domain}.po"
+    missing = _untranslated(REPO / "babel" / f"{domain}.cfg", catalog, REPO, tmp_path)
     assert missing == [], ("messages with no zh-CN translation (run `make messages` and translate "
                            f"them in {catalog.relative_to(REPO)}): {missing}")
 
 
 def test_the_completeness_check_catches_a_new_untranslated_message(tmp_path: Path) -> None:
-    (tmp_path / "pages").mkdir()
-    (tmp_path / "pages" / "new.py").write_text(
+    src = tmp_path / "src"
+    (src / "api").mkdir(parents=True)
+    (src / "api" / "new.py").write_text(
         "from core.i18n import Lang\n_ = Lang().gettext\nTITLE = _('A heading nobody translated')\n")
-    catalog = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "gridwatch.po"
-    assert _untranslated(["pages"], catalog, tmp_path) == ["A heading nobody translated"]
+    (src / "maps" / "static" / "public").mkdir(parents=True)
+    (src / "maps" / "static" / "public" / "new.js").write_text('var t = _("A button nobody translated");\n')
+    catalog = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "pages.po"
+    assert sorted(_untranslated(REPO / "babel" / "pages.cfg", catalog, src, tmp_path)) == [
+        "A button nobody translated", "A heading nobody translated"]
 
 
 @pytest.mark.parametrize(("kwargs", "expected"), [
@@ -79,3 +84,31 @@ def test_times_show_in_asia_shanghai_in_each_language() -> None:
     assert Lang("zh_CN").date(date(2026, 1, 5)) == "2026年1月5日"
     assert Lang("zh_CN").date(datetime(2026, 1, 4, 17, 0, tzinfo=UTC)) == "2026年1月5日"  # 01:00 local
     assert Lang("en").html == "en" and Lang("zh_CN").html == "zh-CN"
+
+
+def test_the_switch_is_remembered_and_the_request_language_follows_it(fresh_settings) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    app = create_app(fresh_settings)
+
+    @app.get("/public/_lang_probe")     # under /public/: no key needed
+    def probe(request: Request, lang: PageLang) -> dict[str, str]:
+        return {"lang": lang.code, "switch": language_switch(lang, request)}
+
+    with TestClient(app) as c:
+        assert c.get("/public/_lang_probe").json()["lang"] == "zh_CN"                        # default
+        assert c.get("/public/_lang_probe", headers={"Accept-Language": "en-GB,en"}).json()["lang"] == "en"
+        chosen = c.get("/public/_lang_probe?lang=en&county=5201")
+        assert chosen.json()["lang"] == "en"
+        assert "gw_lang=en" in chosen.headers["set-cookie"] and "Max-Age" in chosen.headers["set-cookie"]
+        # The cookie now wins over the browser's preference, until switched back.
+        assert c.get("/public/_lang_probe", headers={"Accept-Language": "zh-CN"}).json()["lang"] == "en"
+        assert c.get("/public/_lang_probe?lang=zh-CN").json()["lang"] == "zh_CN"
+        assert c.get("/public/_lang_probe", headers={"Accept-Language": "en"}).json()["lang"] == "zh_CN"
+        # A junk value sets nothing; the switch keeps the page's other parameters, escaped.
+        assert "set-cookie" not in c.get("/public/_lang_probe?lang=%3Cscript%3E").headers
+        switch = c.get("/public/_lang_probe?county=%22%3E%3Cb%3E&lang=en").json()["switch"]
+        assert "<b>" not in switch and "county=%22%3E%3Cb%3E&amp;lang=zh-CN" in switch
+        assert 'aria-current="true">English' in switch

@@ -8,7 +8,7 @@ after every stream batch; rows that did not change are not rewritten.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from core.sqlfiles import statements
 
-WEEK = timedelta(days=7)
 PROGRESS_STEPS = ("reported", "dispatched", "on_site", "repairing", "restored")
 """The repair steps in order, so a page can show where this outage is."""
 
@@ -47,18 +46,30 @@ def outages_at(*, session: Session, as_of: datetime) -> list[dict[str, Any]]:
 
 
 def refresh_live(*, session: Session, now: datetime) -> dict[str, Any]:
-    """Bring ``live_outage`` to ``now``; the areas whose outage started, changed or ended."""
+    """Bring ``live_outage`` to ``now``; the areas whose outage started, changed or ended.
+
+    In the same transaction, the customers subscribed in those areas get their notifications
+    queued (``monitoring.notify``): an outage started, ended, or its estimated restoration moved
+    more than 30 minutes from the one last announced. Each change is queued once: the next
+    refresh sees it applied, and a unique key per event and subscriber refuses a second copy.
+    """
+    from monitoring.notify import ESTIMATE_CHANGE, queue_outage_changes
+
     q = _sql()
     session.execute(text(q["scratch"]))
     session.execute(text(q["clear"]))
     session.execute(text(q["fill"].replace("{outages}", _outages(LIVE))), {"now": now})
-    ended = [r[0] for r in session.execute(text(q["ended"]))]
+    session.execute(text(q["estimates"]), {"etr_seconds": ESTIMATE_CHANGE.total_seconds()})
+    ended = [r[0] for r in session.execute(text(q["ended"]), {"now": now})]
     changed = session.execute(text(q["upsert"])).all()
     started = [r[0] for r in changed if r[1]]
     updated = [r[0] for r in changed if not r[1]]
+    session.execute(text(q["announced"]))
+    changes = [dict(r) for r in session.execute(text(q["changes"])).mappings()]
+    queued = queue_outage_changes(session=session, changes=changes, now=now) if changes else 0
     out_now = session.execute(text("SELECT count(*), COALESCE(sum(customers), 0) FROM live_outage")).one()
     return {"started": started, "updated": updated, "ended": ended,
-            "areas": int(out_now[0]), "customers": int(out_now[1])}
+            "areas": int(out_now[0]), "customers": int(out_now[1]), "notifications": queued}
 
 
 def live_list(*, session: Session, geometry: bool = False) -> list[dict[str, Any]]:
@@ -89,71 +100,3 @@ def summary(*, session: Session) -> dict[str, Any]:
                  "outages": int(r["outages"]), "customers": int(r["customers"])} for r in rows]
     return {"outages": sum(c["outages"] for c in counties),
             "customers": sum(c["customers"] for c in counties), "by_county": counties}
-
-
-def public_feed(*, session: Session) -> list[dict[str, Any]]:
-    """The live outages as published with no key (SPEC section 13): area-level facts only.
-
-    Fields after the IEC CIM PubOutages profile (ODIN): ``mRID`` (the area and the outage's
-    start), ``cause``, ``customersAffected``, ``reportedStartTime``,
-    ``estimatedRestorationTime``, ``statusKind`` (``active``: out now), the area's
-    ``centroid`` (a point inside it, 5 decimals) and its ``county``. No meter, no customer,
-    no record or work id.
-    """
-    rows = session.execute(text("""
-        SELECT l.area_id, l.since, l.cause, l.customers, l.estimated_end,
-               round(ST_X(ST_PointOnSurface(a.geom))::numeric, 5) AS lon,
-               round(ST_Y(ST_PointOnSurface(a.geom))::numeric, 5) AS lat,
-               COALESCE(c.name, r.county_adcode) AS county
-          FROM live_outage l
-          JOIN area a ON a.area_id = l.area_id
-          LEFT JOIN asset_region r ON r.asset_type = 'area' AND r.asset_id = l.area_id
-          LEFT JOIN admin_division c ON c.adcode = r.county_adcode
-         ORDER BY l.since, l.area_id""")).mappings()
-    return [{
-        "mRID": f"{r['area_id']}@{r['since'].isoformat()}",
-        "cause": r["cause"],
-        "customersAffected": int(r["customers"]),
-        "reportedStartTime": r["since"].isoformat(),
-        "estimatedRestorationTime": r["estimated_end"].isoformat() if r["estimated_end"] else None,
-        "statusKind": "active",
-        "centroid": {"lon": float(r["lon"]), "lat": float(r["lat"])},
-        "county": r["county"],
-    } for r in rows]
-
-
-def lookup(*, session: Session, meter_id: str, now: datetime) -> dict[str, Any] | None:
-    """What a customer may learn about their own supply (task 53); None for an unknown meter.
-
-    Only the meter's own area: out now or not (since, cause, estimated restoration,
-    progress), its last five interruptions (SPEC section 3, steps 1 and 2) and the works
-    planned on it or its feeder in the next 7 days. No other meter and no record id.
-    """
-    area = session.execute(text(
-        "SELECT m.area_id, a.feeder_id FROM meter m JOIN area a ON a.area_id = m.area_id "
-        "WHERE m.meter_id = :m"), {"m": meter_id}).first()
-    if area is None:
-        return None
-    live = session.execute(text(
-        "SELECT since, cause, estimated_end, progress FROM live_outage WHERE area_id = :a"),
-        {"a": area.area_id}).mappings().first()
-    recent = session.execute(text("""
-        SELECT start_time, end_time, cause FROM area_interruption
-         WHERE area_id = :a AND start_time <= :now
-         ORDER BY start_time DESC LIMIT 5"""), {"a": area.area_id, "now": now}).mappings()
-    works = session.execute(text("""
-        SELECT planned_start, planned_end, method FROM maintenance_work
-         WHERE ((asset_type = 'area' AND asset_id = :a) OR (asset_type = 'feeder' AND asset_id = :f))
-           AND planned_end >= :now AND planned_start <= :until
-         ORDER BY planned_start"""),
-        {"a": area.area_id, "f": area.feeder_id, "now": now, "until": now + WEEK}).mappings()
-    return {
-        "out_now": live is not None,
-        "outage": None if live is None else {
-            "since": live["since"], "cause": live["cause"],
-            "estimated_restoration": live["estimated_end"], "progress": live["progress"],
-            "progress_steps": list(PROGRESS_STEPS),
-        },
-        "recent_interruptions": [dict(r) for r in recent],
-        "planned_works": [dict(w) for w in works],
-    }
