@@ -1,4 +1,9 @@
-"""The one place where errors become HTTP responses: always ``{"error": CODE, "detail": TEXT}``."""
+"""The one place where errors become HTTP responses.
+
+API clients always get ``{"error": CODE, "detail": TEXT}`` in English; a browser navigating to a
+page (GET/HEAD accepting text/html) gets an HTML error page in its language instead
+(``api.pages.error_page``), with the same status and headers.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.pages import error_page, wants_page
 from core.errors import GridwatchError
 
 log = logging.getLogger(__name__)
@@ -62,6 +68,14 @@ def error_response(
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
+def _answer(request: Request, status: int, code: str, detail: str,
+            headers: dict[str, str] | None = None, *, show_detail: bool = True) -> Response:
+    """The JSON error, or the HTML error page for a browser navigating to a page."""
+    if wants_page(request):
+        return error_page(request, status, detail=detail if show_detail else None, headers=headers)
+    return error_response(status, code, detail, headers=headers)
+
+
 def unreachable(exc: BaseException) -> str:
     """The one-line 503 detail for a database that cannot be reached."""
     reason = (str(exc).strip().splitlines() or ["connection failed"])[0]
@@ -81,7 +95,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(GridwatchError)
     async def _domain(request: Request, exc: GridwatchError) -> Response:
-        return error_response(exc.http_status, exc.code, exc.detail)
+        return _answer(request, exc.http_status, exc.code, exc.detail)
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
@@ -89,39 +103,41 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        return error_response(422, "invalid_request", _validation_detail(exc))
+        return _answer(request, 422, "invalid_request", _validation_detail(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = STATUS_CODES.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        if exc.status_code == 404 and detail == "Not Found":
+        generic = exc.status_code == 404 and detail == "Not Found"
+        if generic:
             detail = f"no such route: {request.url.path}"
         elif exc.status_code == 405:
             detail = f"method {request.method} is not allowed on {request.url.path}"
-        return error_response(exc.status_code, code, detail, headers=dict(exc.headers or {}))
+        return _answer(request, exc.status_code, code, detail, headers=dict(exc.headers or {}),
+                       show_detail=not generic)
 
     @app.exception_handler(OperationalError)
     async def _db_down(request: Request, exc: OperationalError) -> Response:
         log.error("database error on %s %s: %s", request.method, request.url.path, exc.orig)
-        return error_response(503, "database_unavailable", "the database is not reachable; try again later")
+        return _answer(request, 503, "database_unavailable", "the database is not reachable; try again later")
 
     @app.exception_handler(DBAPIError)
     async def _db_error(request: Request, exc: DBAPIError) -> Response:
         log.exception("database error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "internal server error (database); see the server log")
+        return _answer(request, 500, "internal_error", "internal server error (database); see the server log")
 
     @app.exception_handler(psycopg.OperationalError)
     async def _pg_down(request: Request, exc: psycopg.OperationalError) -> Response:
         log.error("database error on %s %s: %s", request.method, request.url.path, exc)
-        return error_response(503, "database_unavailable", "the database is not reachable; try again later")
+        return _answer(request, 503, "database_unavailable", "the database is not reachable; try again later")
 
     @app.exception_handler(psycopg.Error)
     async def _pg_error(request: Request, exc: psycopg.Error) -> Response:
         log.exception("database error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "internal server error (database); see the server log")
+        return _answer(request, 500, "internal_error", "internal server error (database); see the server log")
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "internal server error; see the server log")
+        return _answer(request, 500, "internal_error", "internal server error; see the server log")

@@ -13,7 +13,9 @@ from branca.element import Element, MacroElement
 from folium.plugins import VectorGridProtobuf
 from folium.template import Template
 
+from core.i18n import Lang
 from core.settings import Settings
+from maps import styles
 from maps.assets import JS, Links
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,13 @@ def feature_collection(features: Iterable[tuple[str | None, Mapping[str, Any]]])
 
 
 class Setup(MacroElement):
-    """Calls ``gridwatch.init`` on the map (panes, colours, links, extra attribution)."""
+    """Calls ``gridwatch.init`` on the map (panes, colours, links, words, extra attribution).
+
+    With ``lang`` (default: the default language) the page's words go along: every
+    ``...Labels`` table of ``options`` is translated (its values are msgids), the standard tables
+    (causes, progress steps, alert rules...) are added, and so are the ``maps`` catalog for the
+    browser code's own messages and the language code (which picks the date format).
+    """
 
     _template = Template(
         """{% macro script(this, kwargs) %}
@@ -66,12 +74,27 @@ class Setup(MacroElement):
         {% endmacro %}"""
     )
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    def __init__(self, options: Mapping[str, Any], *, lang: Lang | None = None) -> None:
         super().__init__()
         self._name = "GridwatchSetup"
-        self.options = script_dumps(options)
+        self.options = script_dumps(page_options(options, lang or Lang()))
 
 
+def page_options(options: Mapping[str, Any], lang: Lang) -> dict[str, Any]:
+    """``options`` for ``gridwatch.init`` with the words of ``lang`` (see ``Setup``)."""
+    words: dict[str, Any] = {
+        "statusLabels": styles.STATUS_LABELS, "overlayLabels": styles.OVERLAY_LABELS,
+        "causeLabels": styles.CAUSE_LABELS, "progressLabels": styles.PROGRESS_LABELS,
+        "ruleLabels": styles.RULE_LABELS, "severityLabels": styles.SEVERITY_LABELS,
+        "subjectLabels": styles.SUBJECT_LABELS,
+    }
+    out: dict[str, Any] = {"statusFillOpacity": styles.STATUS_FILL_OPACITY, **options}
+    for key, value in {**words, **options}.items():
+        if key.endswith("Labels") and isinstance(value, Mapping):
+            out[key] = {k: lang.gettext(v) if isinstance(v, str) else v for k, v in value.items()}
+    out["lang"] = lang.code
+    out["messages"] = lang.messages("maps")
+    return out
 class GeoLayer(folium.map.Layer):
     """An inline GeoJSON layer drawn by ``gridwatch.geo`` (style, tooltips and popups in JS)."""
 
@@ -124,10 +147,11 @@ class Legend(MacroElement):
         self.html = script_dumps(markup)
 
 
-def attribution(settings: Settings) -> str:
+def attribution(settings: Settings, lang: Lang | None = None) -> str:
     """Extra attribution: the map review number (审图号) when configured."""
     if settings.map_review_number:
-        return f"审图号: {html.escape(settings.map_review_number)}"
+        label = (lang or Lang()).gettext("Map review number")
+        return f"{html.escape(label)}: {html.escape(settings.map_review_number)}"
     return ""
 
 
@@ -156,4 +180,26 @@ def title_box(html_text: str) -> Element:
 
     ``html_text`` is markup: the caller escapes every input-derived piece of it.
     """
-    return Element(f'<div class="gw-title">{html_text}</div>')
+    return Element(f'<div class="gw-title" id="gw-title">{html_text}</div>')
+
+
+class Fold(MacroElement):
+    """The buttons that fold the layer control and the legend away on a narrow screen.
+
+    Add it after the layer control and the legend: ``gridwatch.fold`` finds them on the map.
+    """
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        gridwatch.fold({{ this._parent.get_name() }});
+        {% endmacro %}"""
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "GridwatchFold"
+
+
+def with_html_lang(document: str, lang: Lang) -> str:
+    """The rendered page with ``<html lang="...">`` (folium writes a bare ``<html>``)."""
+    return document.replace("<html>", f'<html lang="{html.escape(lang.html)}">', 1)

@@ -11,10 +11,11 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from core.errors import UsageError
+from core.i18n import Lang
 from core.settings import Settings
 from maps.area import area_html
 from maps.assets import Links, copy_assets
-from maps.overview import overview_html
+from maps.overview import overview_html, page_lang
 from monitoring import mapdata as mon
 from spatial import mapdata as geo
 
@@ -54,13 +55,15 @@ def _area_ids(*, session: Session, settings: Settings, county: str | None, areas
 
 def export(
     *, session: Session, settings: Settings, out: Path, county: str | None = None, areas: str = "auto",
-    period: str | None = None, metric: str = "saidi",
+    period: str | None = None, metric: str = "saidi", lang: Lang | None = None,
 ) -> ExportResult:
     """Write ``index.html``, ``areas/<id>.html`` and ``vendor/``, ``gridwatch/`` assets into ``out``.
 
     ``areas``: ``all`` areas of the region, ``flagged`` (frequent or at risk), ``none``, or
     ``auto`` (all when the region has at most ``map_inline_features`` areas, else flagged).
+    ``lang``: the pages' one language (default ``GRIDWATCH_LANGUAGE``); an export has no switch.
     """
+    lang = page_lang(settings, lang)
     if areas not in AREA_CHOICES:
         raise UsageError(f"--areas must be one of {', '.join(AREA_CHOICES)}, not {areas!r}")
     if out.exists() and not out.is_dir():
@@ -75,16 +78,17 @@ def export(
     page = overview_html(
         session=session, settings=settings, period=period, metric=metric, county=county,
         links=Links(static="", overview="index.html", area=None, tiles=None), inline_only=True,
-        href=lambda i: f"areas/{names[i]}" if i in names else None,
+        href=lambda i: f"areas/{names[i]}" if i in names else None, lang=lang,
     )
     overview.write_text(page, encoding="utf-8")
     area_links = Links(static="..", overview="../index.html", area=None, tiles=None)
     if ids:
         (out / "areas").mkdir(exist_ok=True)
     for n, area_id in enumerate(ids, 1):
-        html_text = area_html(session=session, settings=settings, area_id=area_id, links=area_links)
+        html_text = area_html(session=session, settings=settings, area_id=area_id, links=area_links,
+                               lang=lang)
         (out / "areas" / names[area_id]).write_text(html_text, encoding="utf-8")
         if n % 500 == 0:
             log.info("exported %d of %d area pages", n, len(ids))
-    log.info("exported the overview and %d area pages to %s", len(ids), out)
+    log.info("exported the overview and %d area pages to %s (%s)", len(ids), out, lang.html)
     return ExportResult(out=out, overview=overview, area_pages=len(ids), files=len(files) + 1 + len(ids))

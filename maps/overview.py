@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from core.clock import LOCAL_TZ, parse_period, utcnow
 from core.errors import UsageError
+from core.i18n import Lang, normalise
+from core.i18n import _ as N_
 from core.settings import Settings
 from maps import elements, styles
 from maps.assets import Links, offline
@@ -33,6 +35,7 @@ TILE_NAMES = {"area": ["areas"], "feeder": ["feeders"]}
 TILE_MIN_ZOOM = {"area": 10, "feeder": 9}
 # The planners' API routes the live-outage layer refreshes from (same origin, the session cookie).
 LIVE_URLS = {"live": "/api/v1/outages/live?format=geojson", "summary": "/api/v1/outages/summary"}
+TITLE = N_("gridwatch · planners' overview")
 
 
 class LiveLayer(folium.map.Layer):
@@ -52,10 +55,26 @@ class LiveLayer(folium.map.Layer):
         self.opts = elements.script_dumps(opts)
 
 
-def _local(value: Any) -> str | None:
+def _local(value: Any, lang: Lang) -> str | None:
     if isinstance(value, datetime):
-        return f"{value.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
+        return lang.datetime(value)
     return None if value is None else str(value)
+
+
+def page_lang(settings: Settings, lang: Lang | None) -> Lang:
+    """``lang``, else the configured default language (``GRIDWATCH_LANGUAGE``)."""
+    return lang or Lang(normalise(settings.language) or Lang().code)
+
+
+def period_words(label: str, lang: Lang) -> str:
+    """A period label (``2026``, ``2026Q2``, ``2026-05``) as the page's language writes it."""
+    if not lang.zh:
+        return label
+    if m := re.fullmatch(r"(\d{4})Q([1-4])", label):
+        return f"{m[1]}年第{m[2]}季度"
+    if m := re.fullmatch(r"(\d{4})-(\d{2})", label):
+        return f"{m[1]}年{int(m[2])}月"
+    return f"{label}年" if re.fullmatch(r"\d{4}", label) else label
 
 
 def _props(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -64,12 +83,14 @@ def _props(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
 
 def _asset_layer(
     *, session: Session, settings: Settings, kind: str, count: int, county: str | None, tiles: bool,
-    tolerance: float, links: Links, href: Callable[[str], str | None] | None,
+    tolerance: float, links: Links, href: Callable[[str], str | None] | None, lang: Lang,
 ) -> folium.map.Layer:
-    name = "Areas (台区) by status" if kind == "area" else "Feeders by status"
+    _ = lang.gettext
+    name = _("Areas by status") if kind == "area" else _("Feeders by status")
     if tiles and links.tiles:
         plural = "areas" if kind == "area" else "feeders"
-        return elements.TileLayer(links.tiles.replace("{layer}", plural), kind=kind, name=name + " (tiles)",
+        return elements.TileLayer(links.tiles.replace("{layer}", plural), kind=kind,
+                                  name=_("{layer} (tiles)").format(layer=name),
                                   links=links, tile_names=TILE_NAMES[kind], min_zoom=TILE_MIN_ZOOM[kind])
     rows = mon.asset_features(session=session, settings=settings, asset_type=kind, tolerance=tolerance,
                               county=county)
@@ -89,7 +110,7 @@ def _iso(value: Any) -> Any:
 
 def _live_layer(
     *, session: Session, settings: Settings, counties: list[str] | None, inline_only: bool,
-    href: Callable[[str], str | None] | None,
+    href: Callable[[str], str | None] | None, lang: Lang,
 ) -> tuple[LiveLayer, str]:
     """The live-outage layer with the state of now embedded, and its legend note.
 
@@ -110,16 +131,17 @@ def _live_layer(
     data = ('{"live":' + elements.feature_collection(features) + ',"summary":'
             + json.dumps(live_summary(session=session), ensure_ascii=False) + "}")
     refresh = None if inline_only else settings.live_refresh_seconds
-    stamp = f"{now.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
-    name = styles.LIVE_LAYER_NAME if refresh else f"Out at {stamp} (停电快照)"
+    _ = lang.gettext
+    stamp = lang.datetime(now)
+    name = _(styles.LIVE_LAYER_NAME) if refresh else _("Out at {time}").format(time=stamp)
     opts = {
         "title": name, "asOf": now.isoformat(), "refreshSeconds": refresh,
         "urls": LIVE_URLS if refresh else None, "counties": counties,
-        "bands": [list(b) for b in styles.LIVE_BANDS], "steps": list(PROGRESS_STEPS),
-        "progress": styles.PROGRESS_LABELS,
+        "bands": [[upper, color, _(label)] for upper, color, label in styles.LIVE_BANDS],
+        "steps": list(PROGRESS_STEPS), "progress": styles.translated(styles.PROGRESS_LABELS, lang),
     }
-    note = (f"Refreshed every {refresh} s." if refresh else
-            f"A static copy: the areas out at {stamp} (Asia/Shanghai), not refreshed.")
+    note = (_("Refreshed every {seconds} s.").format(seconds=refresh) if refresh else
+            _("A static copy: the areas out at {time} (Asia/Shanghai), not refreshed.").format(time=stamp))
     return LiveLayer(data, opts, name=name), note
 
 
@@ -132,42 +154,70 @@ def _reliability(
 
 
 def _title(*, counts: dict[str, dict[str, int]], period: str, metric: str, links: Links,
-           county: str | None, form: bool) -> str:
+           county: str | None, form: bool, lang: Lang, switch: str | None) -> str:
+    """The header box: the language switch, the title, the counts and the reliability form.
+
+    On a narrow screen (map.css) it is one line, the counts, with a button that unfolds the rest.
+    """
+    _ = lang.gettext
     a = counts["area"]
     f = counts["feeder"]
-    total = sum(a.values())
-    lines = [
-        "<h1>gridwatch · planners' overview</h1>",
-        f"{total} areas: <b style=\"color:{styles.STATUS_COLORS['frequent']}\">{a['frequent']} frequent</b>, "
-        f"<b style=\"color:{styles.STATUS_COLORS['at_risk']}\">{a['at_risk']} at risk</b>"
-        f" · {sum(f.values())} feeders: {f['frequent']} frequent, {f['at_risk']} at risk",
-    ]
+
+    def bold(status: str, n: int) -> str:
+        return f'<b class="gw-count-{status}" style="color:{styles.STATUS_COLORS[status]}">{n}</b>'
+
+    areas = html.escape(lang.ngettext("{total} area: {frequent} frequent, {at_risk} at risk",
+                                      "{total} areas: {frequent} frequent, {at_risk} at risk",
+                                      sum(a.values())))
+    feeders = html.escape(lang.ngettext("{total} feeder: {frequent} frequent, {at_risk} at risk",
+                                        "{total} feeders: {frequent} frequent, {at_risk} at risk",
+                                        sum(f.values())))
+    line = (areas.format(total=sum(a.values()), frequent=bold("frequent", a["frequent"]),
+                         at_risk=bold("at_risk", a["at_risk"]))
+            + " · " + feeders.format(total=sum(f.values()), frequent=f["frequent"], at_risk=f["at_risk"]))
     if county:
-        lines.append(f" · region {html.escape(county)}")
+        line += " · " + html.escape(_("region {adcode}")).format(adcode=html.escape(county))
+    more = html.escape(_("More"))
+    top = (f'<div class="gw-title-top">{switch or ""}<button type="button" class="gw-more" '
+           f'aria-expanded="false" aria-controls="gw-title-more">{more}</button></div>')
+    metric_name = html.escape(_(styles.METRIC_NAMES[metric]))
     if form:
+        words = {k: html.escape(v) for k, v in (
+            ("title", _("County reliability")), ("metric", _("Metric")), ("period", _("Period")),
+            ("show", _("Show")), ("hint", _("2026, 2026Q2 or 2026-05")))}
         sel = "".join(
-            f'<option value="{m}"{" selected" if m == metric else ""}>{m.upper()}</option>'
-            for m in ("saidi", "saifi")
+            f'<option value="{m}"{" selected" if m == metric else ""}>'
+            f"{html.escape(_(styles.METRIC_NAMES[m]))}</option>" for m in ("saidi", "saifi")
         )
         hidden = f'<input type="hidden" name="county" value="{html.escape(county)}">' if county else ""
-        lines.append(
-            f'<br><form method="get" action="{html.escape(links.overview)}">County reliability: '
-            f'<select name="metric">{sel}</select> period <input name="period" size="7" '
-            f'value="{html.escape(period)}" title="2026, 2026Q2 or 2026-05">{hidden} '
-            '<button type="submit">Show</button></form>'
+        rest = (
+            f'<form method="get" action="{html.escape(links.overview)}">'
+            f'<span class="gw-form-title">{words["title"]}{"：" if lang.zh else ": "}</span>'
+            f'<label>{words["metric"]} <select name="metric">{sel}</select></label> '
+            f'<label>{words["period"]} <input name="period" size="7" value="{html.escape(period)}"'
+            f' title="{words["hint"]}" placeholder="{words["hint"]}"></label>{hidden} '
+            f'<button type="submit">{words["show"]}</button></form>'
         )
     else:
-        lines.append(f"<br>County reliability: {metric.upper()} {html.escape(period)}")
-    return "".join(lines)
+        rest = html.escape(_("County reliability: {metric} {period}")).format(
+            metric=metric_name, period=html.escape(period_words(period, lang)))
+    return (f'{top}<h1>{html.escape(_(TITLE))}</h1>'
+            f'<div class="gw-counts">{line}</div><div class="gw-title-more" id="gw-title-more">{rest}</div>')
 
 
 def overview_html(
     *, session: Session, settings: Settings, period: str | None = None, metric: str = "saidi",
     county: str | None = None, links: Links | None = None, inline_only: bool = False,
-    href: Callable[[str], str | None] | None = None,
+    href: Callable[[str], str | None] | None = None, lang: Lang | None = None, switch: str | None = None,
 ) -> str:
-    """The overview page as one HTML document (server page, or a static export with ``inline_only``)."""
+    """The overview page as one HTML document (server page, or a static export with ``inline_only``).
+
+    ``lang``: the page's language (default ``GRIDWATCH_LANGUAGE``); ``switch``: the language
+    switch's markup, put at the top of the header box (a static export has none).
+    """
     links = links or Links()
+    lang = page_lang(settings, lang)
+    _ = lang.gettext
     metric = metric.lower()
     if metric not in styles.METRIC_LABELS:
         raise UsageError(f"metric must be saidi or saifi, not {metric!r}")
@@ -182,36 +232,42 @@ def overview_html(
     tolerance = geo.TOLERANCE[scale]
     notes: list[str] = []
 
-    m = folium.Map(location=GUIZHOU_CENTER, zoom_start=7, tiles=None, control_scale=True,
+    # The scale bar is drawn by gridwatch.init (metric only): folium's would add feet and miles.
+    m = folium.Map(location=GUIZHOU_CENTER, zoom_start=7, tiles=None, control_scale=False,
                    width="100%", height="100%")
     offline(m, links)
     elements.add_basemap(m, settings)
-    values, label = _reliability(session=session, settings=settings, period_text=period_text, metric=metric)
+    values, raw_label = _reliability(session=session, settings=settings, period_text=period_text,
+                                     metric=metric)
+    label = period_words(raw_label, lang)
     elements.Setup({
         "statusColors": styles.STATUS_COLORS, "statusLabels": styles.STATUS_LABELS,
         "overlayColors": styles.OVERLAY_COLORS, "overlayLabels": styles.OVERLAY_LABELS,
-        "areaLink": links.area, "metricLabel": f"{metric.upper()} {label}",
+        "alertColors": styles.ALERT_COLORS, "areaLink": links.area,
+        "metricLabel": f"{_(styles.METRIC_NAMES[metric])} {label}",
         "choropleth": {"breaks": styles.nice_breaks(list((values or {}).values())),
                        "colors": list(styles.CHOROPLETH_COLORS)},
-        "attribution": elements.attribution(settings),
-    }).add_to(m)
+        "attribution": elements.attribution(settings, lang), "scale": True,
+    }, lang=lang).add_to(m)
 
     county_rows = geo.counties(session=session, tolerance=geo.COUNTY_TOLERANCE[scale], county=county)
     live, live_note = _live_layer(
-        session=session, settings=settings, inline_only=inline_only, href=href,
+        session=session, settings=settings, inline_only=inline_only, href=href, lang=lang,
         counties=sorted({county, *(str(r["adcode"]) for r in county_rows)}) if county else None)
     live.add_to(m)
     breaks = None
     if values is None:
-        notes.append("County reliability is not available in this build.")
+        notes.append(_("County reliability is not available in this build."))
     elif county_rows:
         breaks = styles.nice_breaks(list(values.values()))
         choro = [(r["geometry"], {"adcode": r["adcode"], "name": r["name"], "value": values.get(r["adcode"])})
                  for r in county_rows]
         elements.GeoLayer(elements.feature_collection(choro), kind="choropleth",
-                          name=f"{metric.upper()} by county ({label})").add_to(m)
+                          name=_("{metric} by county ({period})").format(
+                              metric=_(styles.METRIC_NAMES[metric]), period=label)).add_to(m)
     outlines = [(r["geometry"], {"adcode": r["adcode"], "name": r["name"]}) for r in county_rows]
-    elements.GeoLayer(elements.feature_collection(outlines), kind="county", name="County outlines").add_to(m)
+    elements.GeoLayer(elements.feature_collection(outlines), kind="county",
+                      name=_("County outlines")).add_to(m)
 
     shown_overlays = []
     for layer in geo.OVERLAY_LAYERS:
@@ -219,10 +275,10 @@ def overview_html(
         if n == 0:
             continue
         shown_overlays.append(layer)
-        label_l = styles.OVERLAY_LABELS[layer]
+        label_l = _(styles.OVERLAY_LABELS[layer])
         if n > limit and not inline_only and links.tiles:
             elements.TileLayer(links.tiles.replace("{layer}", layer), kind="overlay",
-                               name=label_l + " (tiles)",
+                               name=_("{layer} (tiles)").format(layer=label_l),
                                links=links, tile_names=[layer], layer=layer, show=False).add_to(m)
             continue
         rows = geo.overlay_features(session=session, tolerance=tolerance, layer=layer,
@@ -233,38 +289,45 @@ def overview_html(
 
     tiles = big and not inline_only and links.tiles is not None
     if big and inline_only:
-        notes.append(f"Over {limit} features: geometry simplified for this static copy.")
+        notes.append(_("Over {limit} features: geometry simplified for this static copy.").format(
+            limit=limit))
     if tiles:
-        notes.append(f"Over {limit} features: areas and feeders come from vector tiles; zoom in to see "
-                     f"feeders (zoom {TILE_MIN_ZOOM['feeder']}+) and areas (zoom {TILE_MIN_ZOOM['area']}+).")
+        notes.append(_("Over {limit} features: areas and feeders come from vector tiles; zoom in to see "
+                       "feeders (zoom {feeder}+) and areas (zoom {area}+).").format(
+                           limit=limit, feeder=TILE_MIN_ZOOM["feeder"], area=TILE_MIN_ZOOM["area"]))
     for kind, n in (("feeder", counts["feeders"]), ("area", counts["areas"])):
         if n:
             _asset_layer(session=session, settings=settings, kind=kind, count=n, county=county,
-                         tiles=tiles and n > limit, tolerance=tolerance, links=links, href=href).add_to(m)
+                         tiles=tiles and n > limit, tolerance=tolerance, links=links, href=href,
+                         lang=lang).add_to(m)
 
     shown, firing = mon.firing_alerts(session=session, county=county, limit=max(limit, 1))
     alert_data = elements.feature_collection(
         (f'{{"type":"Point","coordinates":[{a["lon"]:.6f},{a["lat"]:.6f}]}}',
          {"rule": a.get("rule"), "severity": a.get("severity"), "asset_type": a.get("subject_type"),
-          "asset_id": a.get("subject_id"), "summary": a.get("summary"), "since": _local(a.get("starts_at"))})
+          "asset_id": a.get("subject_id"), "since": _local(a.get("starts_at"), lang),
+          # The summary is English text written by the rule (for the API and logs): shown in English only.
+          **({} if lang.zh else {"summary": a.get("summary")})})
         for a in shown
     )
-    elements.GeoLayer(alert_data, kind="alert", name=f"Firing alerts ({firing})").add_to(m)
+    elements.GeoLayer(alert_data, kind="alert", name=_("Firing alerts ({n})").format(n=firing)).add_to(m)
 
     legend = styles.legend_html(overlays=shown_overlays, metric=metric if breaks else None, period=label,
                                 breaks=breaks, alerts=firing, alerts_shown=len(shown), notes=notes,
-                                live=live_note)
+                                live=live_note, lang=lang)
     elements.Legend(legend).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    elements.Fold().add_to(m)
     if bounds is not None:
         m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     root = m.get_root()
     assert isinstance(root, Figure)
     root.header.add_child(folium.Element(
-        "<title>gridwatch · planners' overview</title><link rel=\"icon\" href=\"data:,\">"), name="title")
+        f"<title>{html.escape(_(TITLE))}</title><link rel=\"icon\" href=\"data:,\">"), name="title")
     counts_by_status = mon.status_counts(session=session, county=county)
-    root.html.add_child(elements.title_box(_title(counts=counts_by_status, period=label, metric=metric,
-                                                  links=links, county=county, form=not inline_only)))
+    root.html.add_child(elements.title_box(_title(counts=counts_by_status, period=raw_label, metric=metric,
+                                                  links=links, county=county, form=not inline_only,
+                                                  lang=lang, switch=switch)))
     log.info("overview: %s areas, %s feeders, scale %s, tiles %s", counts["areas"], counts["feeders"],
              scale, tiles)
-    return str(root.render())
+    return elements.with_html_lang(str(root.render()), lang)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
+from core.i18n import Lang
 from core.settings import Settings
 from maps.area import area_html
 from maps.overview import overview_html
@@ -33,8 +34,9 @@ def test_overview_inline_has_layers_and_no_external_hosts(seeded: Session) -> No
     assert not EXTERNAL.search(page)
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", page)
     assert "/static/vendor/leaflet-1.9.4/leaflet.js" in page
-    for label in ("Areas (台区) by status", "Feeders by status", "County outlines", "Firing alerts (2)",
-                  "Weak-supply villages (供电薄弱村)", "Core zones (零感知核心区)", "SAIFI by county (2026)"):
+    # The layer names, in the default language (zh-CN; tests/test_i18n_maps.py has English).
+    for label in ("台区频繁停电状态", "馈线频繁停电状态", "县（区）边界", "告警中（2）", "供电薄弱村",
+                  "核心区", "县（区）户均停电次数 (SAIFI)（2026年）"):
         assert json.dumps(label)[1:-1] in page, label
     assert "vectorGrid" not in page
     # The status of each area travels with its feature.
@@ -59,13 +61,16 @@ def test_overview_switches_to_vector_tiles_above_threshold(seeded: Session) -> N
 
 
 def test_area_page_history_and_case(seeded: Session) -> None:
-    page = area_html(session=seeded, settings=_settings(), area_id="A000")
+    page = area_html(session=seeded, settings=_settings(), area_id="A000", lang=Lang("en"))
     assert "<svg" in page and "gw-timeline" in page
     assert page.count('class="gw-int"') == 9  # 7 own records, 1 feeder record, 1 inferred interval
     assert "meters 7/10 off" in page and "feeder record OUT-F" in page
-    assert "更换配变并新增联络线" in page and "in_progress" in page
-    assert "Weak-supply villages (供电薄弱村)" in page
+    assert "更换配变并新增联络线" in page and "in progress" in page
+    assert "Weak-supply villages" in page and '<html lang="en">' in page
     assert not EXTERNAL.search(page)
+    # The default language (GRIDWATCH_LANGUAGE, zh-CN): the same page in Chinese.
+    zh = area_html(session=seeded, settings=_settings(), area_id="A000")
+    assert '<html lang="zh-CN">' in zh and "电表 7/10 停电" in zh and "整治中" in zh and "供电薄弱村" in zh
 
 
 def test_area_page_unknown_area(seeded: Session) -> None:

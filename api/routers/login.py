@@ -1,11 +1,15 @@
-"""Browser sign-in: exchange an API key for a session cookie (HttpOnly, SameSite=Strict)."""
+"""Browser sign-in: exchange an API key for a session cookie (HttpOnly, SameSite=Strict).
+
+The form and its messages are in the page's language (``api.i18n``); API clients that post
+JSON get the English JSON errors with their codes.
+"""
 
 from __future__ import annotations
 
 import html
 import json
 import logging
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -13,29 +17,18 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import COOKIE, LoginLimiter
 from api.deps import Database, SessionDep
-from api.errors import error_response
+from api.errors import TooManyRequests, error_response
+from api.i18n import PageLang, request_lang
 from api.keys import SESSION_HOURS, close_session, open_session, principal_for_key_async
+from api.pages import page
 from core.errors import UsageError
+from core.i18n import Lang
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["login"])
 
 DEFAULT_NEXT = "/maps/"
-
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>gridwatch: sign in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem}}
-input{{width:100%;padding:.5rem;margin:.5rem 0;box-sizing:border-box}}
-button{{padding:.5rem 1.5rem}}.err{{color:#b00020}}</style></head>
-<body><h1>gridwatch</h1><p>Sign in with your API key (ask an administrator for one).</p>
-{error}<form method="post" action="/login">
-<input type="hidden" name="next" value="{next}">
-<label for="key">API key</label>
-<input id="key" name="key" type="password" autocomplete="current-password" required autofocus>
-<button type="submit">Sign in</button></form></body></html>
-"""
 
 
 def safe_next(value: str | None) -> str:
@@ -47,15 +40,30 @@ def safe_next(value: str | None) -> str:
     return value
 
 
-def _page(next_url: str, error: str = "", status: int = 200) -> HTMLResponse:
-    err = f'<p class="err">{html.escape(error)}</p>' if error else ""
-    return HTMLResponse(PAGE.format(error=err, next=html.escape(next_url)), status_code=status)
+def _form(request: Request, lang: Lang, next_url: str, error: str = "", status: int = 200) -> HTMLResponse:
+    """The sign-in page in ``lang``; ``error`` (translated text) above the form."""
+    _ = lang.gettext
+    err = f'<p class="err" role="alert">{html.escape(error)}</p>' if error else ""
+    # The page's address keeps ``next``, so the language switch of a failed attempt keeps it too.
+    action = "/login" if next_url == DEFAULT_NEXT else f"/login?{urlencode({'next': next_url})}"
+    help_text = _("Sign in with your API key (ask an administrator for one).")
+    label, button = _("API key"), _("Sign in")
+    body = (
+        f"<h1>gridwatch</h1><p>{html.escape(help_text)}</p>"
+        f'{err}<form method="post" action="{html.escape(action)}">'
+        f'<input type="hidden" name="next" value="{html.escape(next_url)}">'
+        f'<label for="key">{html.escape(label)}</label>'
+        '<input id="key" name="key" type="password" autocomplete="current-password" required autofocus>'
+        f'<button type="submit">{html.escape(button)}</button></form>'
+    )
+    return page(request, lang, title=_("gridwatch · sign in"), body=body, status=status)
 
 
 @router.get("/login", response_class=HTMLResponse, summary="Sign-in form")
-def login_form(next: str | None = None) -> HTMLResponse:  # noqa: A002 - the query name is `next`
-    """The sign-in form."""
-    return _page(safe_next(next))
+def login_form(request: Request, lang: PageLang,
+               next: str | None = None) -> HTMLResponse:  # noqa: A002 - the query name is `next`
+    """The sign-in form, in the page's language."""
+    return _form(request, lang, safe_next(next))
 
 
 async def _read_form(request: Request) -> dict[str, str]:
@@ -100,17 +108,35 @@ async def login(request: Request) -> Response:
     limiter: LoginLimiter = request.app.state.login_limiter
     db: Database = request.app.state.db
     client = request.client.host if request.client else "unknown"
-    form = await _read_form(request)
+    browser = "text/html" in request.headers.get("accept", "")
+    try:
+        form = await _read_form(request)
+    except UsageError:
+        if not browser:
+            raise
+        lang = request_lang(request)
+        return _form(request, lang, DEFAULT_NEXT, lang.gettext("The sign-in form could not be read."),
+                     status=400)
     next_url = safe_next(form.get("next") or request.query_params.get("next"))
     key = (form.get("key") or "").strip()
-    limiter.check(client, key)
+    try:
+        limiter.check(client, key)
+    except TooManyRequests:
+        if not browser:
+            raise
+        lang = request_lang(request)
+        return _form(request, lang, next_url, lang.gettext(
+            "Too many failed sign-ins from this address. Please wait a minute and try again."), status=429)
     principal = await principal_for_key_async(pool=db.aio, key=key) if key else None
     if principal is None:
         limiter.failed(client, key)
         log.warning("failed sign-in from %s", client)
+        if browser:
+            lang = request_lang(request)
+            _ = lang.gettext
+            return _form(request, lang, next_url,
+                         _("Unknown or revoked API key.") if key else _("Enter your API key."), status=401)
         detail = "unknown or revoked API key" if key else "give your API key in the 'key' field"
-        if "text/html" in request.headers.get("accept", ""):
-            return _page(next_url, detail, status=401)
         return error_response(401, "unauthorized", detail)
     token = await run_in_threadpool(_open_session, db, principal.key_id)
     response = RedirectResponse(next_url, status_code=303)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 from typing import Annotated, Any
 
@@ -11,8 +10,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.auth import READERS, require_role, wants_page
 from api.deps import SessionDep, SettingsDep
+from api.i18n import PageLang, language_switch
 from api.keys import Principal
+from api.pages import error_page
 from core.errors import NotFound
+from core.i18n import _ as N_
 from maps.area import area_html
 from maps.overview import overview_html
 
@@ -24,9 +26,8 @@ PAGE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {}}, "description": "An HTML map page"}
 }
 
-NOT_FOUND_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>gridwatch: not found</title></head><body style="font-family:sans-serif;margin:3rem">
-<h1>Not found</h1><p>{detail}</p><p><a href="/maps/">Back to the overview</a></p></body></html>"""
+NOT_FOUND_AREA = N_("There is no area with the id {id}.")
+"""The not-found page's message for an unknown area (its id is data: shown as it is, escaped)."""
 
 
 @router.get("", include_in_schema=False)
@@ -48,12 +49,16 @@ def overview(
     ] = None,
     metric: Annotated[str, Query(description="saidi or saifi", pattern="^(?i:saidi|saifi)$")] = "saidi",
     county: Annotated[str | None, Query(description="County or prefecture adcode", max_length=6)] = None,
+    *,
+    request: Request,
+    lang: PageLang,
 ) -> HTMLResponse:
     """Areas and feeders by frequent-outage status, overlays, firing alerts, county SAIDI/SAIFI."""
     page = overview_html(
-        session=session, settings=settings, period=period, metric=metric, county=county or None
+        session=session, settings=settings, period=period, metric=metric, county=county or None,
+        lang=lang, switch=language_switch(lang, request),
     )
-    return HTMLResponse(page)
+    return HTMLResponse(page, headers={"Content-Language": lang.html, "Vary": "Accept-Language, Cookie"})
 
 
 @router.get(
@@ -63,13 +68,21 @@ def overview(
     responses={**PAGE, 404: {"description": "No such area"}},
 )
 def area(
-    area_id: str, request: Request, session: SessionDep, settings: SettingsDep, _: Planner
+    area_id: str, request: Request, session: SessionDep, settings: SettingsDep, _: Planner, lang: PageLang
 ) -> HTMLResponse:
-    """The area with its feeder and overlays, its interruption timeline and its remediation case."""
+    """The area with its feeder and overlays, its interruption timeline and its remediation case.
+
+    In the page's language (``?lang=``, the ``gw_lang`` cookie, ``Accept-Language``, the setting);
+    a browser asking for an unknown area gets the not-found page in that language.
+    """
     try:
-        page = area_html(session=session, settings=settings, area_id=area_id)
-    except NotFound as exc:
+        page = area_html(session=session, settings=settings, area_id=area_id, lang=lang,
+                         switch=language_switch(lang, request))
+    except NotFound:
         if wants_page(request):
-            return HTMLResponse(NOT_FOUND_PAGE.format(detail=html.escape(exc.detail)), status_code=404)
+            return error_page(request, 404, message=lang.gettext(NOT_FOUND_AREA).format(id=area_id))
         raise
-    return HTMLResponse(page)
+    response = HTMLResponse(page)
+    response.headers["Content-Language"] = lang.html
+    response.headers["Vary"] = "Accept-Language, Cookie"
+    return response

@@ -15,12 +15,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from api.auth import READERS, require_role
 from api.deps import SessionDep, SettingsDep
 from api.keys import Principal
+from api.pages import lang_of, page
 from core.errors import NotFound
+from core.i18n import Lang
+from core.i18n import _ as N_
 from monitoring.alerts import features as alert_features
 from spatial import features
 
@@ -92,19 +95,43 @@ def _self_links(
     ]
 
 
+REL_WORDS = {
+    "self": N_("This document"), "alternate": N_("This document"), "service-desc": N_("API definition"),
+    "service-doc": N_("API documentation"), "conformance": N_("Conformance classes"),
+    "data": N_("Collections"), "items": N_("Features"), "next": N_("Next page"), "prev": N_("Previous page"),
+    "collection": N_("The collection"), REL_SCHEMA: N_("Schema"), REL_QUERYABLES: N_("Queryables"),
+}
+"""What each link relation is called on the HTML pages (the JSON keeps its own titles)."""
+
+
+def _link_label(link: dict[str, str], lang: Lang) -> str:
+    """A link of the HTML page: what it is and in which form, in the page's language."""
+    _ = lang.gettext
+    rel = link.get("rel", "")
+    what = _(REL_WORDS[rel]) if rel in REL_WORDS else (link.get("title") or rel)
+    form = _("page") if link.get("type") == HTML else ("GeoJSON" if link.get("type") == GEOJSON else "JSON")
+    return f"{what} ({form})"
+
+
+def _html(request: Request, data: dict[str, Any]) -> Response:
+    """The HTML form of a document: its title, its links and the document itself as JSON."""
+    lang = lang_of(request)
+    _ = lang.gettext
+    title = str(data.get("title") or data.get("id") or _("gridwatch OGC API"))
+    links = "".join(
+        f'<li><a href="{html.escape(link["href"])}">{html.escape(_link_label(link, lang))}</a></li>'
+        for link in data.get("links", [])
+    )
+    doc = html.escape(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    heads = html.escape(_("Links")), html.escape(_("The document (JSON)"))
+    body = (f"<h1>{html.escape(title)}</h1><h2>{heads[0]}</h2><ul>{links}</ul>"
+            f'<h2>{heads[1]}</h2><pre lang="en">{doc}</pre>')
+    return page(request, lang, title=title, body=body)
+
+
 def _render(request: Request, data: dict[str, Any], fmt: str | None, media_type: str = JSON) -> Response:
     if fmt == "html":
-        title = html.escape(str(data.get("title") or data.get("id") or "gridwatch OGC API"))
-        links = "".join(
-            f'<li><a href="{html.escape(link["href"])}">{html.escape(link.get("title") or link["rel"])}</a> '
-            f"({html.escape(link['rel'])}, {html.escape(link['type'])})</li>"
-            for link in data.get("links", [])
-        )
-        body = html.escape(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-        return HTMLResponse(
-            f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-            f"<body><h1>{title}</h1><ul>{links}</ul><pre>{body}</pre></body></html>"
-        )
+        return _html(request, data)
     return JSONResponse(data, media_type=media_type)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from core.i18n import Lang, normalise
 from gridwatch.context import session, settings
 from maps.export import AREA_CHOICES, export
 
@@ -29,12 +30,16 @@ def map_group() -> None:
 @click.option("--period", default=None, help="Reliability period of the county map (default this year).")
 @click.option("--metric", type=click.Choice(["saidi", "saifi"]), default="saidi", show_default=True,
               help="County choropleth metric.")
-def export_cmd(out: Path, county: str | None, areas: str, period: str | None, metric: str) -> None:
+@click.option("--lang", "language", type=click.Choice(["zh-CN", "en"], case_sensitive=False), default=None,
+              help="The pages' language (default GRIDWATCH_LANGUAGE, itself zh-CN by default).")
+def export_cmd(out: Path, county: str | None, areas: str, period: str | None, metric: str,
+               language: str | None) -> None:
     """Write self-contained HTML maps (no server and no internet needed to open them)."""
     cfg = settings()
+    lang = Lang(normalise(language or cfg.language) or Lang().code)
     with session() as s:
         result = export(session=s, settings=cfg, out=out, county=county, areas=areas, period=period,
-                        metric=metric)
+                        metric=metric, lang=lang)
     click.echo(f"wrote {result.overview} and {result.area_pages} area pages "
                f"({result.files} files) to {result.out}")
 

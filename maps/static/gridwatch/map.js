@@ -1,17 +1,44 @@
 /* gridwatch map helpers: styles, tooltips, legend, vector-tile layers and live outages for folium pages.
    Every value from feature properties reaches HTML only through esc() (tooltips, popups); the legend
-   and attribution are markup the server built with its input already escaped. */
+   and attribution are markup the server built with its input already escaped.
+   Words: every message is an English literal in _("..."), translated from the "maps" catalog the
+   page embeds (cfg.messages, from core.i18n Lang.messages); `make messages` extracts them. Times
+   are Asia/Shanghai, written as the page's language writes them (cfg.lang). */
 (function () {
   "use strict";
   var cfg = {
-    statusColors: {}, statusLabels: {}, overlayColors: {}, overlayLabels: {},
-    causeColors: {}, choropleth: null, areaLink: null, metricLabel: "", panes: {}
+    statusColors: {}, statusLabels: {}, statusFillOpacity: {}, overlayColors: {}, overlayLabels: {},
+    causeLabels: {}, progressLabels: {}, ruleLabels: {}, severityLabels: {}, subjectLabels: {},
+    alertColors: {}, choropleth: null, areaLink: null, metricLabel: "", panes: {}, messages: {},
+    lang: "zh_CN"
   };
+  var own = Object.prototype.hasOwnProperty;
+
+  function _(m) { return cfg.messages && own.call(cfg.messages, m) && cfg.messages[m] ? cfg.messages[m] : m; }
+
+  // "{name}" placeholders of a translated message, filled with plain values (escape the result).
+  function fmt(msg, values) {
+    return msg.replace(/\{(\w+)\}/g, function (all, k) { return own.call(values, k) ? String(values[k]) : all; });
+  }
+
+  function label(table, key) {
+    return table && own.call(table, key) ? table[key] : key;
+  }
 
   function esc(v) {
     return String(v === null || v === undefined ? "" : v)
       .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
       .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  }
+
+  // "(text)" with the page's language's brackets; text is markup.
+  function paren(textHtml) {
+    return cfg.lang === "zh_CN" ? "（" + textHtml + "）" : " (" + textHtml + ")";
+  }
+
+  // "label: value" in the page's language (a full-width colon in Chinese); value is markup.
+  function row(name, valueHtml) {
+    return esc(name) + (cfg.lang === "zh_CN" ? "：" : ": ") + valueHtml;
   }
 
   function tagList(tags) {
@@ -27,30 +54,69 @@
     return cfg.statusColors[s] ? s : "none";
   }
 
+  // Status is not colour alone: frequent areas are cross-hatched, at-risk ones hatched, and areas
+  // never evaluated have a faint fill and a dotted outline (maps/styles.py STATUS_PATTERNS).
+  var HATCH = { frequent: "M0,0L6,6M6,0L0,6", at_risk: "M-1,1L1,-1M0,6L6,0M5,7L7,5" };
+
+  function patterns() {
+    if (document.getElementById("gw-patterns")) { return; }
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg"), defs = document.createElementNS(ns, "defs");
+    svg.setAttribute("id", "gw-patterns");
+    svg.setAttribute("width", "0");
+    svg.setAttribute("height", "0");
+    svg.setAttribute("aria-hidden", "true");
+    svg.style.position = "absolute";
+    Object.keys(HATCH).forEach(function (s) {
+      var pat = document.createElementNS(ns, "pattern"), rect = document.createElementNS(ns, "rect");
+      var path = document.createElementNS(ns, "path");
+      pat.setAttribute("id", "gw-hatch-" + s);
+      pat.setAttribute("patternUnits", "userSpaceOnUse");
+      pat.setAttribute("width", "6");
+      pat.setAttribute("height", "6");
+      rect.setAttribute("width", "6");
+      rect.setAttribute("height", "6");
+      rect.setAttribute("fill", cfg.statusColors[s] || "#999");
+      path.setAttribute("d", HATCH[s]);
+      path.setAttribute("stroke", "#000");
+      path.setAttribute("stroke-opacity", "0.45");
+      path.setAttribute("stroke-width", "1");
+      pat.appendChild(rect);
+      pat.appendChild(path);
+      defs.appendChild(pat);
+    });
+    svg.appendChild(defs);
+    document.body.appendChild(svg);
+  }
+
   function assetStyle(kind) {
     return function (p) {
       var s = statusOf(p), color = cfg.statusColors[s] || cfg.statusColors.none;
       if (kind === "feeder") {
         return { color: color, weight: s === "frequent" ? 3.5 : (s === "at_risk" ? 3 : 1.5),
-                 opacity: 0.9, fill: false };
+                 opacity: 0.9, fill: false, dashArray: s === "none" ? "2 4" : null };
       }
-      return { color: color, weight: 1, opacity: 0.9, fill: true, fillColor: color,
-               fillOpacity: s === "frequent" || s === "at_risk" ? 0.7 : 0.35 };
+      var opacity = own.call(cfg.statusFillOpacity, s) ? cfg.statusFillOpacity[s] : 0.35;
+      return { color: color, weight: s === "none" ? 1.5 : 1, opacity: 0.9, fill: true,
+               fillColor: own.call(HATCH, s) ? "url(#gw-hatch-" + s + ")" : color, fillOpacity: opacity,
+               dashArray: s === "none" ? "2 3" : null };
     };
   }
 
+  function dash(v) { return v === undefined || v === null || v === "" ? "—" : v; }
+
   function assetHtml(kind, p) {
-    var tags = tagList(p.tags).map(function (t) { return esc(cfg.overlayLabels[t] || t); });
+    var tags = tagList(p.tags).map(function (t) { return esc(label(cfg.overlayLabels, t)); });
     var s = statusOf(p);
     var rows = [
-      "<b>" + esc(p.name || p.id) + "</b> <small>" + esc(kind === "feeder" ? "feeder" : "area") +
+      "<b>" + esc(p.name || p.id) + "</b> <small>" + esc(kind === "feeder" ? _("feeder") : _("area")) +
         " " + esc(p.id) + "</small>",
-      "County: " + esc(p.county || "—"),
-      "Status: <b style=\"color:" + (cfg.statusColors[s] || "#555") + "\">" +
-        esc(cfg.statusLabels[s] || s) + "</b>",
-      "count_365: " + esc(p.count_365 === undefined || p.count_365 === null ? "—" : p.count_365) +
-        " &middot; max_60: " + esc(p.max_60 === undefined || p.max_60 === null ? "—" : p.max_60),
-      "Tags: " + (tags.length ? tags.join(", ") : "none")
+      row(_("County"), esc(p.county || "—")),
+      row(_("Status"), "<b class=\"gw-status-word\" data-status=\"" + esc(s) + "\" style=\"color:" +
+        (cfg.statusColors[s] || "#555") + "\">" + esc(label(cfg.statusLabels, s)) + "</b>"),
+      esc(fmt(_("Outages in 365 days: {count} · most in 60 days: {max}"),
+              { count: dash(p.count_365), max: dash(p.max_60) })),
+      row(_("Overlays"), tags.length ? tags.join(cfg.lang === "zh_CN" ? "、" : ", ") : esc(_("none")))
     ];
     return rows.join("<br>");
   }
@@ -71,7 +137,7 @@
   function popupHtml(kind, p) {
     var html = assetHtml(kind, p);
     var href = kind === "area" ? areaHref(p) : null;
-    if (href) { html += "<br><a href=\"" + esc(href) + "\">Open area page &rarr;</a>"; }
+    if (href) { html += "<br><a href=\"" + esc(href) + "\">" + esc(_("Open area page")) + " &rarr;</a>"; }
     return html;
   }
 
@@ -111,20 +177,23 @@
       layerOpts.onEachFeature = function (f, layer) {
         var v = f.properties.value;
         layer.bindTooltip("<b>" + esc(f.properties.name) + "</b> " + esc(f.properties.adcode) + "<br>" +
-          esc(cfg.metricLabel) + ": " + (v === null || v === undefined ? "no data" : esc(v.toFixed(3))),
+          row(cfg.metricLabel, v === null || v === undefined ? esc(_("no data")) : esc(v.toFixed(3))),
           { sticky: true });
       };
     } else if (kind === "alert") {
       layerOpts.pointToLayer = function (f, latlng) {
         var critical = f.properties.severity === "critical";
         return L.circleMarker(latlng, { pane: cfg.panes.alert || "markerPane", radius: critical ? 8 : 6,
-          color: "#000", weight: 1.5, fillColor: critical ? "#b10026" : "#feb24c", fillOpacity: 0.95 });
+          color: "#000", weight: 1.5, fillColor: critical ? (cfg.alertColors.critical || "#b10026")
+            : (cfg.alertColors.warning || "#feb24c"), fillOpacity: 0.95 });
       };
       layerOpts.onEachFeature = function (f, layer) {
         var p = f.properties;
-        layer.bindTooltip("<b>" + esc(p.rule) + "</b> (" + esc(p.severity) + ")<br>" +
-          esc(p.asset_type) + " " + esc(p.asset_id) + (p.summary ? "<br>" + esc(p.summary) : "") +
-          (p.since ? "<br>since " + esc(p.since) : ""));
+        layer.bindTooltip("<b>" + esc(label(cfg.ruleLabels, p.rule)) + "</b>" +
+          paren(esc(label(cfg.severityLabels, p.severity))) + "<br>" +
+          esc(label(cfg.subjectLabels, p.asset_type)) + " " + esc(p.asset_id) +
+          (p.summary ? "<br>" + esc(p.summary) : "") +
+          (p.since ? "<br>" + row(_("Firing since"), esc(p.since)) : ""));
       };
     }
     return L.geoJSON(data, layerOpts);
@@ -180,23 +249,26 @@
   // and a summary box; the server page refreshes both from the planners' API without reloading.
   var HOUR = 3600000;
   var SHANGHAI = 8 * HOUR;  // Asia/Shanghai: UTC+8, no daylight saving since 1991
-  var own = Object.prototype.hasOwnProperty;
 
   function parseTime(v) {
     return v === null || v === undefined || v === "" ? NaN : Date.parse(String(v));
   }
 
+  // As core.i18n Lang.datetime: "2026年11月28日 14:59" in Chinese, "2026-11-28T14:59+08:00" in English.
   function localTime(ms, seconds) {
     if (typeof ms !== "number" || !isFinite(ms)) { return "—"; }
-    var s = new Date(ms + SHANGHAI).toISOString();
-    return s.slice(0, 10) + " " + s.slice(11, seconds ? 19 : 16);
+    var s = new Date(ms + SHANGHAI).toISOString(), clock = s.slice(11, seconds ? 19 : 16);
+    if (cfg.lang === "zh_CN") {
+      return +s.slice(0, 4) + "年" + +s.slice(5, 7) + "月" + +s.slice(8, 10) + "日 " + clock;
+    }
+    return s.slice(0, 10) + "T" + clock + "+08:00";
   }
 
   function duration(ms) {
     var min = Math.max(0, Math.floor(ms / 60000)), h = Math.floor(min / 60);
-    if (min < 60) { return min + " min"; }
-    if (h < 48) { return h + " h " + (min % 60 < 10 ? "0" : "") + (min % 60) + " min"; }
-    return Math.floor(h / 24) + " d " + (h % 24) + " h";
+    if (min < 60) { return fmt(_("{m} min"), { m: min }); }
+    if (h < 48) { return fmt(_("{h} h {m} min"), { h: h, m: (min % 60 < 10 ? "0" : "") + (min % 60) }); }
+    return fmt(_("{d} d {h} h"), { d: Math.floor(h / 24), h: h % 24 });
   }
 
   function count(v) {
@@ -217,18 +289,21 @@
     var since = parseTime(p.since), eta = parseTime(p.estimated_end);
     var steps = o.steps || [], step = steps.indexOf(p.progress);
     var progress = p.progress
-      ? esc(o.progress && own.call(o.progress, p.progress) ? o.progress[p.progress] : p.progress) +
-        (step >= 0 ? " &middot; step " + (step + 1) + " of " + steps.length : "")
-      : "not reported";
+      ? esc(label(o.progress, p.progress)) + (step >= 0 ? " &middot; " +
+        esc(fmt(_("step {step} of {steps}"), { step: step + 1, steps: steps.length })) : "")
+      : esc(_("not reported"));
+    var source = p.source === "record" ? _("outage record") : (p.source === "meters" ? _("meters") : p.source);
     return [
-      "<b>" + esc(p.name || p.area_id) + "</b> <small>area " + esc(p.area_id) + "</small>",
-      "County: " + esc(p.county || "—"),
-      "Out since " + esc(localTime(since)) + (isNaN(since) ? "" : " (" + esc(duration(ref - since)) + ")"),
-      "Cause: " + esc(p.cause || "unknown") + " &middot; source: " + esc(p.source || "—"),
-      "Customers: " + esc(grouped(p.customers)),
-      "Estimated restoration: " + (isNaN(eta) ? "not given"
-        : esc(localTime(eta)) + (eta < ref ? " <b>(overdue)</b>" : "")),
-      "Progress: " + progress
+      "<b>" + esc(p.name || p.area_id) + "</b> <small>" + esc(_("area")) + " " + esc(p.area_id) + "</small>",
+      row(_("County"), esc(p.county || "—")),
+      row(_("Out since"), esc(localTime(since)) +
+        (isNaN(since) ? "" : paren(esc(fmt(_("out for {time}"), { time: duration(ref - since) }))))),
+      row(_("Cause"), esc(label(cfg.causeLabels, p.cause || "unknown"))) + " &middot; " +
+        row(_("Source"), esc(source || "—")),
+      row(_("Customers"), esc(fmt(_("{n} customers"), { n: grouped(p.customers) }))),
+      row(_("Estimated restoration"), isNaN(eta) ? esc(_("not given"))
+        : esc(localTime(eta)) + (eta < ref ? "<b class=\"gw-overdue\">" + paren(esc(_("overdue"))) + "</b>" : "")),
+      row(_("Progress"), progress)
     ].join("<br>");
   }
 
@@ -268,7 +343,8 @@
 
     function popupOf(p) {
       var href = areaHref({ id: p.area_id, href: p.href });
-      return liveHtml(p, st.ref, o) + (href ? "<br><a href=\"" + esc(href) + "\">Open area page &rarr;</a>" : "");
+      return liveHtml(p, st.ref, o) +
+        (href ? "<br><a href=\"" + esc(href) + "\">" + esc(_("Open area page")) + " &rarr;</a>" : "");
     }
 
     var drawn = Object.create(null);  // area id -> its shape on the layer
@@ -337,20 +413,24 @@
       var outages = inView ? sum("outages") : count(s.outages);
       var customers = inView ? sum("customers") : count(s.customers);
       var top = rows.slice().sort(function (a, b) { return count(b.customers) - count(a.customers); }).slice(0, 5);
-      var html = "<h4>" + esc(o.title || "Out now") + "</h4>" +
-        "<div class=\"gw-live-total\"><b class=\"gw-live-customers\">" + grouped(customers) +
-        "</b> customers out &middot; <b class=\"gw-live-outages\">" + grouped(outages) + "</b> " +
-        (outages === 1 ? "area" : "areas") + "</div>";
+      var html = "<h4>" + esc(o.title || _("Out now")) + "</h4>" +
+        "<div class=\"gw-live-total\">" +
+        esc(outages === 1 ? _("{customers} customers out · {areas} area") : _("{customers} customers out · {areas} areas"))
+          .replace("{customers}", "<b class=\"gw-live-customers\">" + grouped(customers) + "</b>")
+          .replace("{areas}", "<b class=\"gw-live-outages\">" + grouped(outages) + "</b>") + "</div>";
       if (top.length) {
-        html += "<table class=\"gw-live-counties\"><tr><th>Top counties</th><th>customers</th><th>areas</th></tr>" +
+        html += "<table class=\"gw-live-counties\"><tr><th>" + esc(_("Top counties")) + "</th><th>" +
+          esc(_("customers")) + "</th><th>" + esc(_("areas")) + "</th></tr>" +
           top.map(function (c) {
-            return "<tr><td>" + esc(c.county || c.county_adcode || "no county") + "</td><td class=\"n\">" +
+            return "<tr><td>" + esc(c.county || c.county_adcode || _("no county")) + "</td><td class=\"n\">" +
               grouped(c.customers) + "</td><td class=\"n\">" + grouped(c.outages) + "</td></tr>";
           }).join("") + "</table>";
       }
-      html += "<div class=\"gw-live-time\">" + (o.refreshSeconds ? "updated " : "as of ") +
-        esc(localTime(st.updated, true)) + (o.refreshSeconds ? "" : " (not refreshed)") +
-        (st.stale ? " <span class=\"gw-stale\" title=\"" + esc(st.reason) + "\">stale</span>" : "") + "</div>";
+      var when = esc(localTime(st.updated, true));
+      html += "<div class=\"gw-live-time\">" +
+        esc(o.refreshSeconds ? _("updated {time}") : _("as of {time} (not refreshed)")).replace("{time}", when) +
+        (st.stale ? " <span class=\"gw-stale\" title=\"" + esc(st.reason) + "\">" + esc(_("stale")) + "</span>"
+          : "") + "</div>";
       div.innerHTML = html;
       div.setAttribute("data-refreshes", String(st.refreshes));
       div.setAttribute("data-failures", String(st.failures));
@@ -362,7 +442,7 @@
             data && data.summary ? data.summary : null, st.ref);
     } catch (e) {
       st.stale = true;
-      st.reason = "the embedded outages could not be drawn";
+      st.reason = _("the embedded outages could not be drawn");
     }
 
     var box = L.control({ position: "bottomleft" });
@@ -395,9 +475,10 @@
           .catch(function (e) {
             st.stale = true;
             st.failures += 1;
-            st.reason = (e && e.status === 401 ? "signed out: reload the page to sign in"
-              : "the refresh at " + localTime(Date.now(), true) + " failed") +
-              "; showing the outages of " + localTime(st.updated, true);
+            st.reason = (e && e.status === 401 ? _("signed out: reload the page to sign in")
+              : fmt(_("the refresh at {time} failed"), { time: localTime(Date.now(), true) })) +
+              (cfg.lang === "zh_CN" ? "；" : "; ") +
+              fmt(_("showing the outages of {time}"), { time: localTime(st.updated, true) });
           })
           .then(function () {
             try { render(); } catch (e) { st.stale = true; }
@@ -409,8 +490,100 @@
     return layer;
   }
 
+  // ---- Tooltips stay inside the map: Leaflet places a tooltip left or right of the pointer by the
+  // pointer's side of the map ("auto"), and vertically centred on it; a tooltip that would still
+  // cross an edge of the map (a wide one on a phone, a shape near the top or bottom) is moved in.
+  var MARGIN = 4;
+
+  function clampTooltip(tip) {
+    var map = tip._map, el = tip._container;
+    if (!map || !el || !el.offsetWidth) { return; }
+    var at = L.DomUtil.getPosition(el);
+    if (!at) { return; }
+    // Measured as drawn (Leaflet's direction classes shift the box by a margin).
+    var r = el.getBoundingClientRect(), m = map.getContainer().getBoundingClientRect();
+    var dx = Math.max(0, m.left + MARGIN - r.left) || -Math.max(0, r.right - (m.right - MARGIN));
+    var dy = Math.max(0, m.top + MARGIN - r.top) || -Math.max(0, r.bottom - (m.bottom - MARGIN));
+    if (dx || dy) {
+      L.DomUtil.setPosition(el, at.add(L.point(dx, dy)));
+      L.DomUtil.addClass(el, "gw-clamped");
+    } else {
+      L.DomUtil.removeClass(el, "gw-clamped");
+    }
+  }
+
+  if (window.L && L.Tooltip && !L.Tooltip.prototype.gwClamped) {
+    var place = L.Tooltip.prototype._setPosition;
+    L.Tooltip.prototype._setPosition = function (pos) {
+      place.call(this, pos);
+      clampTooltip(this);
+    };
+    L.Tooltip.prototype.gwClamped = true;
+  }
+
+  function relabel(el, text) {
+    if (el) { el.setAttribute("title", text); el.setAttribute("aria-label", text); }
+  }
+
+  // ---- Narrow screens: the layer control and the legend fold away behind two buttons (closed at
+  // first on a phone, open on a desk, where map.css hides the buttons); one open at a time on a phone.
+  var NARROW = "(max-width: 699px)";
+
+  function narrow() {
+    return window.matchMedia ? window.matchMedia(NARROW).matches : window.innerWidth < 700;
+  }
+
+  function fold(map) {
+    var box = map.getContainer();
+    var panels = [
+      { el: box.querySelector(".leaflet-control-layers"), id: "gw-layers", text: _("Layers") },
+      { el: box.querySelector(".gw-legend"), id: "gw-legend", text: _("Legend") }
+    ].filter(function (p) { return !!p.el; });
+    relabel(box.querySelector(".leaflet-control-layers-toggle"), _("Layers"));
+    var closed = narrow();
+    var ctl = L.control({ position: "topright" });
+    ctl.onAdd = function () {
+      var div = L.DomUtil.create("div", "gw-fold leaflet-control");
+      panels.forEach(function (p) {
+        var b = L.DomUtil.create("button", "gw-fold-" + p.id.slice(3), div);
+        b.type = "button";
+        b.textContent = p.text;
+        p.el.id = p.id;
+        p.button = b;
+        b.setAttribute("aria-controls", p.id);
+        set(p, !closed);
+        L.DomEvent.on(b, "click", function (e) {
+          L.DomEvent.stop(e);
+          var open = b.getAttribute("aria-expanded") !== "true";
+          if (open && narrow()) { panels.forEach(function (q) { if (q !== p) { set(q, false); } }); }
+          set(p, open);
+        });
+      });
+      L.DomEvent.disableClickPropagation(div);
+      return div;
+    };
+    function set(p, open) {
+      p.button.setAttribute("aria-expanded", open ? "true" : "false");
+      if (open) { L.DomUtil.removeClass(p.el, "gw-folded"); } else { L.DomUtil.addClass(p.el, "gw-folded"); }
+    }
+    ctl.addTo(map);
+    var corner = ctl.getContainer().parentNode;
+    corner.insertBefore(ctl.getContainer(), corner.firstChild);
+
+    // The header box: one line on a phone, with a button that unfolds the rest.
+    var more = document.querySelector(".gw-title .gw-more"), title = document.getElementById("gw-title");
+    if (more && title) {
+      L.DomEvent.on(more, "click", function () {
+        var open = more.getAttribute("aria-expanded") !== "true";
+        more.setAttribute("aria-expanded", open ? "true" : "false");
+        if (open) { L.DomUtil.addClass(title, "gw-open"); } else { L.DomUtil.removeClass(title, "gw-open"); }
+      });
+    }
+    return ctl;
+  }
+
   function init(map, options) {
-    for (var k in options) { if (Object.prototype.hasOwnProperty.call(options, k)) { cfg[k] = options[k]; } }
+    for (var k in options) { if (own.call(options, k)) { cfg[k] = options[k]; } }
     // An explicit zoom range: otherwise Leaflet raises the map's minimum to a tile layer's minZoom.
     map.options.minZoom = options.minZoom === undefined ? 4 : options.minZoom;
     map.options.maxZoom = options.maxZoom === undefined ? 19 : options.maxZoom;
@@ -420,9 +593,24 @@
       if (!map.getPane(name)) { map.createPane(name).style.zIndex = z[kind]; }
       cfg.panes[kind] = name;
     });
-    if (options.attribution && map.attributionControl) { map.attributionControl.addAttribution(options.attribution); }
+    patterns();
+    // Leaflet's own words, in the page's language.
+    if (map.zoomControl) {
+      relabel(map.zoomControl._zoomInButton, _("Zoom in"));
+      relabel(map.zoomControl._zoomOutButton, _("Zoom out"));
+    }
+    map.on("popupopen", function (e) {
+      var close = e.popup && e.popup._closeButton;
+      if (close) { close.setAttribute("aria-label", _("Close popup")); close.setAttribute("title", _("Close popup")); }
+    });
+    if (map.attributionControl) {
+      map.attributionControl.setPrefix("<a href=\"https://leafletjs.com\" title=\"" +
+        esc(_("A JavaScript library for interactive maps")) + "\">Leaflet</a>");
+      if (options.attribution) { map.attributionControl.addAttribution(options.attribution); }
+    }
+    if (options.scale) { L.control.scale({ imperial: false }).addTo(map); }
   }
 
   window.gridwatch = { init: init, geo: geo, tileOptions: tileOptions, bindTiles: bindTiles,
-                       legend: legend, live: live, esc: esc, idle: idle };
+                       legend: legend, live: live, fold: fold, esc: esc, idle: idle, _: _ };
 })();

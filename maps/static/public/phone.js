@@ -1,23 +1,45 @@
 /* 停电查询: the customers' phone page at /public/ (plain JS, no framework, same origin only).
- * Every value from the server reaches the page through textContent, never as HTML. */
+ * Every value from the server reaches the page through textContent, never as HTML.
+ * Words: the page embeds its language and the "pages" catalog as a JSON data block (#gw-words);
+ * _("...") looks a message up there (English, the msgid, when it has no translation). */
 "use strict";
 
 (function () {
+  let WORDS = {lang: "zh-CN", messages: {}};
+  try {
+    const block = document.getElementById("gw-words");
+    const parsed = block ? JSON.parse(block.textContent || "{}") : {};
+    if (parsed && typeof parsed === "object") WORDS = Object.assign(WORDS, parsed);
+  } catch (e) {
+    WORDS = {lang: document.documentElement.lang || "zh-CN", messages: {}};
+  }
+  const CATALOG = WORDS.messages && typeof WORDS.messages === "object" ? WORDS.messages : {};
+  const ZH = WORDS.lang !== "en";
+  const own = Object.prototype.hasOwnProperty;
+
+  function _(m) { return own.call(CATALOG, m) && CATALOG[m] ? CATALOG[m] : m; }
+
+  /** A translated message with {name} placeholders filled in (values as text). */
+  function fill(message, values) {
+    return message.replace(/\{(\w+)\}/g, (all, name) => (own.call(values, name) ? String(values[name]) : all));
+  }
+
   const CAUSES = {
-    fault: "故障", planned: "计划检修", weather: "自然灾害",
-    external: "外力破坏", customer: "用户原因", unknown: "原因待查",
+    fault: _("Fault"), planned: _("Planned work"), weather: _("Weather"),
+    external: _("External damage"), customer: _("Customer side"), unknown: _("Cause under investigation"),
   };
   const STEPS = {
-    reported: "已受理", dispatched: "已派单", on_site: "已到达现场",
-    repairing: "抢修中", restored: "已恢复",
+    reported: _("Reported"), dispatched: _("Crew dispatched"), on_site: _("Crew on site"),
+    repairing: _("Repairing"), restored: _("Restored"),
   };
   const STEP_ORDER = ["reported", "dispatched", "on_site", "repairing", "restored"];
   const METHODS = {
-    live_line: "带电作业", load_transfer: "负荷转供", generator: "发电车保供", outage: "停电检修",
+    live_line: _("Live-line work (no outage)"), load_transfer: _("Load transfer"),
+    generator: _("Mobile generator supply"), outage: _("Work with the power off"),
   };
   // Beijing time is UTC+8 all year (no daylight saving since 1991), so no time-zone data is needed.
   const BEIJING = 8 * 3600 * 1000;
-  const POLITE = "暂时无法查询，请稍后再试。如需帮助，请拨打供电服务热线 95598。";
+  const POLITE = _("The lookup is not available right now. Please try again later. For help, call the power supply service hotline 95598.");
 
   const $ = (id) => document.getElementById(id);
   let asked = 0;  // the latest lookup: an older answer arriving late is dropped
@@ -44,28 +66,41 @@
     };
   }
 
-  /** `2026年11月28日 14:59`, Beijing time. */
+  const two = (n) => String(n).padStart(2, "0");
+
+  /** `2026年11月28日 14:59` in Chinese, `2026-11-28T14:59+08:00` in English; Beijing time. */
   function when(iso) {
     const p = beijing(iso);
-    return p ? `${p.y}年${p.mo}月${p.d}日 ${p.hm}` : "时间不详";
+    if (!p) return _("time unknown");
+    return ZH ? `${p.y}年${p.mo}月${p.d}日 ${p.hm}` : `${p.y}-${two(p.mo)}-${two(p.d)}T${p.hm}+08:00`;
   }
 
   /** A start and an end; the end's date is left out when it is the same day. */
   function span(startIso, endIso) {
     const a = beijing(startIso), b = beijing(endIso);
-    if (!b) return `${when(startIso)} 起`;
+    if (!b) return fill(_("from {time}"), {time: when(startIso)});
     if (a && a.y === b.y && a.mo === b.mo && a.d === b.d) return `${when(startIso)} – ${b.hm}`;
     return `${when(startIso)} – ${when(endIso)}`;
   }
 
+  /** A number with its unit: the message for one or for many (`{n} hour` / `{n} hours`). */
+  function count(n, one, many) {
+    return fill(n === 1 ? one : many, {n});
+  }
+
+  /** `1天2小时30分钟` in Chinese, `1 day 2 hours 30 minutes` in English. */
   function duration(startIso, endIso) {
     const start = Date.parse(startIso);
     const end = endIso ? Date.parse(endIso) : Date.now();
     if (Number.isNaN(start) || Number.isNaN(end)) return "";
     const minutes = Math.max(0, Math.round((end - start) / 60000));
-    if (minutes < 1) return "不到 1 分钟";
+    if (minutes < 1) return _("less than a minute");
     const days = Math.floor(minutes / 1440), hours = Math.floor((minutes % 1440) / 60), mins = minutes % 60;
-    return (days ? `${days}天` : "") + (hours ? `${hours}小时` : "") + (mins ? `${mins}分钟` : "");
+    const parts = [];
+    if (days) parts.push(count(days, _("{n} day"), _("{n} days")));
+    if (hours) parts.push(count(hours, _("{n} hour"), _("{n} hours")));
+    if (mins) parts.push(count(mins, _("{n} minute"), _("{n} minutes")));
+    return parts.join(ZH ? "" : " ");
   }
 
   const cause = (c) => CAUSES[c] || CAUSES.unknown;
@@ -80,14 +115,14 @@
   function busy(on) {
     const button = document.querySelector("#ask button");
     button.disabled = on;
-    button.textContent = on ? "查询中…" : "查询";
+    button.textContent = on ? _("Looking up…") : _("Look up");
   }
 
   function showOutage(outage) {
     $("since").textContent = when(outage.since);
     $("cause").textContent = cause(outage.cause);
     $("eta").textContent = outage.estimated_restoration
-      ? when(outage.estimated_restoration) : "暂未确定，请稍后再查";
+      ? when(outage.estimated_restoration) : _("Not known yet. Please check again later.");
     $("outage").hidden = false;
     const steps = $("steps");
     clear(steps);
@@ -109,11 +144,11 @@
     rows.forEach((r) => {
       const item = el("li");
       const head = el("span", "when", r.end_time ? span(r.start_time, r.end_time) : `${when(r.start_time)} – `);
-      if (!r.end_time) head.appendChild(el("span", "open", "尚未恢复"));
+      if (!r.end_time) head.appendChild(el("span", "open", _("not restored yet")));
       item.appendChild(head);
       const lasted = duration(r.start_time, r.end_time);
-      item.appendChild(el("span", "what",
-        `${r.end_time ? "持续" : "已持续"} ${lasted} · ${cause(r.cause)}`));
+      const how = r.end_time ? _("Lasted {duration}") : _("Out for {duration} so far");
+      item.appendChild(el("span", "what", `${fill(how, {duration: lasted})} · ${cause(r.cause)}`));
       list.appendChild(item);
     });
     $("recent-none").hidden = rows.length > 0;
@@ -125,7 +160,7 @@
     rows.forEach((w) => {
       const item = el("li");
       item.appendChild(el("span", "when", span(w.planned_start, w.planned_end)));
-      item.appendChild(el("span", "what", METHODS[w.method] || "施工方式待定"));
+      item.appendChild(el("span", "what", METHODS[w.method] || _("Method to be decided")));
       list.appendChild(item);
     });
     $("works-none").hidden = rows.length > 0;
@@ -135,7 +170,7 @@
     $("message").hidden = true;
     const out = body.out_now === true;
     $("status").className = "card status " + (out ? "out" : "ok");
-    $("status-text").textContent = out ? "正在停电" : "供电正常";
+    $("status-text").textContent = out ? _("Power out") : _("Power on");
     if (out && body.outage) {
       showOutage(body.outage);
     } else {
@@ -147,25 +182,17 @@
     $("answer").hidden = false;
   }
 
-  async function detail(response) {
-    try {
-      const body = await response.json();
-      return typeof body.detail === "string" ? body.detail : "";
-    } catch (e) {
-      return "";
-    }
-  }
-
   async function lookUp(raw, remember) {
     const meter = (raw || "").trim();
     if (!meter) {
       $("answer").hidden = true;
-      message("请输入电表号。", true);
+      message(_("Please enter your meter number."), true);
       return;
     }
     if (remember && new URLSearchParams(location.search).get("meter") !== meter) {
       history.pushState({meter}, "", "/public/?meter=" + encodeURIComponent(meter));
     }
+    switchLinks(meter);
     const mine = ++asked;
     busy(true);
     let response;
@@ -192,12 +219,12 @@
     }
     $("answer").hidden = true;
     if (response && response.status === 404) {
-      message((await detail(response)) || "没有找到这个电表号，请核对后再试。", true);
+      message(_("No meter with this number was found. Please check it against your electricity bill and try again."), true);
     } else if (response && response.status === 429) {
       const wait = parseInt(response.headers.get("Retry-After") || "", 10);
-      message(`查询太频繁，请 ${wait > 0 ? wait : 60} 秒后再试`, false);
+      message(fill(_("Too many lookups. Please try again in {seconds} s."), {seconds: wait > 0 ? wait : 60}), false);
     } else if (response && (response.status === 400 || response.status === 422)) {
-      message("电表号格式不对，请核对电费单上的电表号后再试。", true);
+      message(_("This does not look like a meter number. Please check the one on your electricity bill and try again."), true);
     } else {
       message(POLITE, true);
     }
@@ -215,12 +242,12 @@
     }
     clear(counties);
     if (!body || !Array.isArray(body.outages)) {
-      total.textContent = "暂时无法获取全省停电情况。";
+      total.textContent = _("The province's outages cannot be shown right now.");
       return;
     }
     const outages = body.outages;
     if (!outages.length) {
-      total.textContent = "全省目前没有停电的台区。";
+      total.textContent = _("No area in the province is out now.");
       return;
     }
     const by = new Map();
@@ -228,23 +255,41 @@
     outages.forEach((o) => {
       const n = Number(o.customersAffected) || 0;
       customers += n;
-      const name = o.county ? String(o.county) : "未知区县";
+      const name = o.county ? String(o.county) : _("Unknown county");
       const c = by.get(name) || {name, areas: 0, customers: 0};
       c.areas += 1;
       c.customers += n;
       by.set(name, c);
     });
     clear(total);
-    total.appendChild(el("span", "big", `${outages.length} 个台区停电，影响 ${customers} 户`));
-    total.appendChild(el("span", "", `（更新于 ${when(body.generatedAt)}）`));
+    total.appendChild(el("span", "big", fill(_("{areas} out, {customers} affected"), {
+      areas: count(outages.length, _("{n} area"), _("{n} areas")),
+      customers: count(customers, _("{n} customer"), _("{n} customers")),
+    })));
+    total.appendChild(el("span", "", (ZH ? "" : " ") + fill(_("(updated {time})"), {time: when(body.generatedAt)})));
     [...by.values()]
       .sort((a, b) => b.customers - a.customers || b.areas - a.areas || a.name.localeCompare(b.name))
       .slice(0, 5)
-      .forEach((c) => counties.appendChild(el("li", "", `${c.name}：${c.areas} 个台区，${c.customers} 户`)));
+      .forEach((c) => counties.appendChild(el("li", "", fill(_("{county}: {areas}, {customers}"), {
+        county: c.name,
+        areas: count(c.areas, _("{n} area"), _("{n} areas")),
+        customers: count(c.customers, _("{n} customer"), _("{n} customers")),
+      }))));
+  }
+
+  /** The language switch's links keep the meter being looked at (the HTML carries no query). */
+  function switchLinks(meter) {
+    document.querySelectorAll(".gw-lang a[hreflang]").forEach((a) => {
+      const params = new URLSearchParams();
+      if (meter) params.set("meter", meter);
+      params.set("lang", a.getAttribute("hreflang"));
+      a.setAttribute("href", "?" + params.toString());
+    });
   }
 
   function fromUrl() {
     const meter = new URLSearchParams(location.search).get("meter") || "";
+    switchLinks(meter.trim());
     $("meter").value = meter;
     if (meter.trim()) {
       lookUp(meter, false);
