@@ -112,3 +112,33 @@ def test_the_switch_is_remembered_and_the_request_language_follows_it(fresh_sett
         switch = c.get("/public/_lang_probe?county=%22%3E%3Cb%3E&lang=en").json()["switch"]
         assert "<b>" not in switch and "county=%22%3E%3Cb%3E&amp;lang=zh-CN" in switch
         assert 'aria-current="true">English' in switch
+
+
+def _calls_inside_fstrings(path: Path) -> list[str]:
+    """``_("...")`` / ``gettext("...")`` calls written inside an f-string: Babel's extractor
+    cannot see them on Python 3.11, so their text would never reach the catalog."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.JoinedStr):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Call):
+                    fn = inner.func
+                    name = (fn.id if isinstance(fn, ast.Name)
+                            else fn.attr if isinstance(fn, ast.Attribute) else "")
+                    if name in ("_", "gettext", "ngettext", "N_") and inner.args and \
+                            isinstance(inner.args[0], ast.Constant):
+                        found.append(f"{path.name}:{inner.lineno}: {inner.args[0].value!r}")
+    return found
+
+
+def test_no_translated_message_hides_inside_an_f_string(tmp_path: Path) -> None:
+    sources = [p for d in ("api", "core", "maps", "monitoring") for p in (REPO / d).rglob("*.py")]
+    hidden = [hit for p in sources for hit in _calls_inside_fstrings(p)]
+    assert hidden == [], ("move these out of the f-string (e.g. _(\"… {x}\").format(x=…)): "
+                          + "; ".join(hidden))
+    # ... and the check sees one when there is one.
+    bad = tmp_path / "bad.py"
+    bad.write_text('def _(m):\n    return m\nX = 1\nY = f"{_(\'Status\')}: {X} {len(\'ab\')}"\n')
+    assert _calls_inside_fstrings(bad) == ["bad.py:4: 'Status'"]
