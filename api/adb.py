@@ -19,6 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import make_url
 
+from core.db import ReadTargets
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,11 +56,22 @@ class AsyncPool:
     async def _connect(self) -> AsyncConnection[Any]:
         return await AsyncConnection.connect(self.conninfo, autocommit=True)
 
+    def _usable(self, conn: AsyncConnection[Any]) -> bool:
+        """Whether an idle connection may be reused (the read pool drops primary fallbacks)."""
+        return True
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
         """A connection for one short unit of work (autocommit)."""
         async with self._bind():
-            conn = self._idle.pop() if self._idle else await self._connect()
+            conn: AsyncConnection[Any] | None = None
+            while self._idle and conn is None:
+                conn = self._idle.pop()
+                if not self._usable(conn):
+                    await conn.close()
+                    conn = None
+            if conn is None:
+                conn = await self._connect()
             try:
                 yield conn
             except BaseException:
@@ -85,6 +97,8 @@ class AsyncPool:
                 if attempt == 2 or not reused:
                     raise
                 log.info("a pooled connection was lost; retrying on a new one")
+                # the server went away: the other idle connections to it are dead too
+                await self._drop_idle()
         raise AssertionError("unreachable")
 
     async def fetchone(self, sql: str, params: Params = None) -> tuple[Any, ...] | None:
@@ -102,9 +116,30 @@ class AsyncPool:
         async with self.connection() as conn:
             await conn.execute(sql, params)
 
-    async def close(self) -> None:
-        """Close the idle connections (those in use are closed when given back)."""
+    async def _drop_idle(self) -> None:
         idle, self._idle = self._idle, []
         for conn in idle:
             await conn.close()
+
+    async def close(self) -> None:
+        """Close the idle connections (those in use are closed when given back)."""
+        await self._drop_idle()
         self.max_idle = 0
+
+
+class ReadPool(AsyncPool):
+    """The async pool for reads: new connections go to a replica (round-robin), else the primary.
+
+    A connection made to the primary because no replica answered is not reused once a replica
+    may be back.
+    """
+
+    def __init__(self, targets: ReadTargets, max_size: int = 12, max_idle: int = 12) -> None:
+        super().__init__(targets.primary, max_size=max_size, max_idle=max_idle)
+        self.targets = targets
+
+    async def _connect(self) -> AsyncConnection[Any]:
+        return await self.targets.aconnect()
+
+    def _usable(self, conn: AsyncConnection[Any]) -> bool:
+        return not self.targets.stale(conn)

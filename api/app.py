@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib
 import importlib.util
@@ -19,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors, security
 from api.auth import ANY_ROLE, LoginLimiter, require_role
-from api.deps import Database
+from api.deps import Database, replica_health
 from api.i18n import RememberLanguage
 from api.keys import Principal
 from api.querynorm import ReportQueryAliases
@@ -37,6 +38,7 @@ from api.routers import (
     tiles,
 )
 from api.routers import maps as maps_router
+from api.routers import metrics as metrics_routes
 from api.tilecache import TileLRU
 from core.settings import Settings, get_settings
 
@@ -97,17 +99,39 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ReportQueryAliases)
     app.add_middleware(RememberLanguage)
     security.install(app, settings)  # last added runs first: limits and headers before all else
+    metrics_routes.install(app, settings)  # outermost: counts every answer, 401 and 413 too
 
-    @app.get("/healthz", tags=["health"], summary="Database reachability (no key needed)")
+    @app.get("/healthz", tags=["health"], summary="Database and replica reachability (no key needed)")
     async def healthz() -> Response:
-        """200 when the database answers, 503 otherwise."""
+        """200 when reads can be answered: the primary answers, or (with replicas) one replica does.
+
+        Without replicas the body is ``{"status":"ok","database":"reachable"}``. With replicas it
+        also lists each replica (by number: the URLs are secrets) with its reachability and lag;
+        ``status`` is ``degraded`` (still 200) when the primary or a replica is unreachable.
+        """
         try:
             await db.aio.fetchone("SELECT 1")
+            primary_ok = True
         except psycopg.OperationalError as exc:
             # The reason names the database's host, port and user: for the log, not the caller.
             log.error("health check: %s", errors.unreachable(exc))
+            primary_ok = False
+        targets = db.reader.targets
+        if targets is None:
+            if not primary_ok:
+                return errors.error_response(503, "database_unavailable", "database unavailable")
+            return Response(HEALTHY, media_type="application/json")
+        replicas = await asyncio.gather(*(replica_health(targets, i) for i in range(len(targets.replicas))))
+        readable = primary_ok or any(r["reachable"] for r in replicas)
+        if not readable:
             return errors.error_response(503, "database_unavailable", "database unavailable")
-        return Response(HEALTHY, media_type="application/json")
+        body = {
+            "status": "ok" if primary_ok and all(r["reachable"] for r in replicas) else "degraded",
+            "database": "reachable" if primary_ok else "unreachable",
+            "writes": "available" if primary_ok else "unavailable",
+            "replicas": replicas,
+        }
+        return JSONResponse(body)
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(_: Anyone) -> JSONResponse:

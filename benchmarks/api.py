@@ -1,12 +1,19 @@
 """Benchmark the HTTP API against a running ``gridwatch serve`` on loopback (its own database).
 
 Usage: .venv/bin/python benchmarks/api.py [--areas 200000] [--workers 2] [--seconds 10]
+       .venv/bin/python benchmarks/api.py --read-scaling [--areas 200000] [--seconds 10]
 
 It creates the database ``gw_bench_api`` on the configured cluster (the embedded one by default),
 synthesises a province of transformer areas with COPY, starts ``gridwatch serve`` in a
 subprocess and drives it from a second process with keep-alive HTTP/1.1 connections. It prints
 requests/s and p50/p95/p99 for a small JSON route, vector tiles and OGC items (limit=100), and
 the bare ST_AsMVT query time of the same tiles (the reference for the tile overhead).
+
+``--read-scaling`` instead builds a throwaway primary (its own embedded cluster on a free port,
+never the configured one) with the province, a streaming replica of it (``pg_basebackup -R``),
+and drives tiles and a report against 1 worker, 2 workers, and 2 workers reading from the
+replica (GRIDWATCH_READ_DATABASE_URL), printing req/s and p95 side by side with the ratio to
+1 worker on the primary.
 """
 
 from __future__ import annotations
@@ -287,8 +294,11 @@ def _seq(port: int, key: str, paths: list[str]) -> dict[str, float]:
     return summary(lat, time.perf_counter() - t0)
 
 
-def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "GRIDWATCH_DATABASE_URL": url}
+def start_server(url: str, port: int, workers: int, read_url: str | None = None) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k != "GRIDWATCH_READ_DATABASE_URL"}
+    env["GRIDWATCH_DATABASE_URL"] = url
+    if read_url:
+        env["GRIDWATCH_READ_DATABASE_URL"] = read_url
     cmd = [
         str(REPO / ".venv/bin/gridwatch"),
         "serve",
@@ -313,6 +323,103 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the server did not start: " + (proc.stderr.read().decode() if proc.stderr else ""))
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def replica_pair(home: Path, n_areas: int) -> tuple[Settings, str, Path, int]:
+    """A throwaway primary with the province and a streaming replica; (settings, read URL, dir, port)."""
+    import secrets
+
+    import migrations
+    from core import embedded
+
+    primary = Settings(database_url=None, data_dir=home / "gw", db_port=_free_port())
+    c = embedded.start(primary)
+    url = primary.sqlalchemy_url()
+    migrations.upgrade(url)
+    synthesise(url, n_areas)
+    password = secrets.token_urlsafe(16)
+    with psycopg.connect(embedded.admin_url(primary), autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE gw_bench_replicator LOGIN REPLICATION PASSWORD '{password}'")
+    with (c.pgdata / "pg_hba.conf").open("a", encoding="utf-8") as fh:
+        fh.write("host replication gw_bench_replicator 127.0.0.1/32 scram-sha-256\n")
+    embedded._run(c, [str(c.bin_dir / "pg_ctl"), "reload", "-D", str(c.pgdata)])
+    rdir = c.data_dir / "replica"
+    rdir.mkdir(mode=0o700)
+    embedded._chown(c, rdir)
+    source = f"host=127.0.0.1 port={primary.db_port} user=gw_bench_replicator password={password}"
+    embedded._run(c, [str(c.bin_dir / "pg_basebackup"), "-d", source, "-D", str(rdir / "pgdata"),
+                      "-R", "-X", "stream", "-c", "fast"])
+    rport = _free_port()
+    embedded._run(c, [str(c.bin_dir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(rdir / "pgdata"),
+                      "-l", str(rdir / "postgres.log"), "-o", f"-p {rport} -k {rdir}"])
+    service = primary.secret_file(primary.db_user).read_text(encoding="ascii").strip()
+    read_url = f"postgresql://{primary.db_user}:{service}@127.0.0.1:{rport}/{primary.db_name}"
+    return primary, read_url, rdir, rport
+
+
+def read_scaling(a: argparse.Namespace) -> None:
+    """Tiles and a report: 1 worker, 2 workers, 2 workers on the replica; side by side."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from core import embedded
+
+    home = Path(tempfile.mkdtemp(prefix="gw-bench-replica-"))
+    home.chmod(0o755)
+    t = time.perf_counter()
+    primary, read_url, rdir, _ = replica_pair(home, a.areas)
+    setup = time.perf_counter() - t
+    c = embedded.cluster(primary)
+    url = primary.sqlalchemy_url()
+    try:
+        eng = create_engine(url)
+        with Session(eng) as s:
+            key = create_key(session=s, role="planner", name="bench")[1]
+            s.commit()
+        eng.dispose()
+        time.sleep(1)  # the key reaches the replica
+        z = int(a.zooms.split(",")[-1])
+        tiles = [f"/tiles/areas/{z}/{x}/{y}.pbf" for _, x, y in province_tiles(z)]
+        report = ["/api/v1/reports/reliability?period=2026&by=county"]
+        configs = [("1 worker, primary", 1, None), ("2 workers, primary", 2, None),
+                   ("2 workers, replica reads", 2, read_url)]
+        rows: list[tuple[str, str, dict[str, float]]] = []
+        for label, workers, rurl in configs:
+            server = start_server(url, a.port, workers, rurl)
+            try:
+                clear_tile_cache(url)
+                load(a.port, tiles[:50] + report, key, 4, 2)  # warm up
+                runs = ((f"tiles z{z} ({len(tiles)})", tiles, 8), ("report reliability", report, 4))
+                for what, paths, conc in runs:
+                    rows.append((what, label, load(a.port, paths, key, conc, a.seconds)))
+            finally:
+                server.terminate()
+                server.wait(timeout=20)
+    finally:
+        embedded._run(c, [str(c.bin_dir / "pg_ctl"), "stop", "-m", "fast", "-w", "-D", str(rdir / "pgdata")],
+                      check=False)
+        embedded.destroy(primary)
+        shutil.rmtree(home, ignore_errors=True)
+    with open("/proc/loadavg", encoding="ascii") as fh:
+        loadavg = fh.read().strip()
+    print(f"gridwatch read scaling  ({os.cpu_count()} CPUs shared by both postmasters, the API and the "
+          f"load generator; {a.areas} areas; setup {setup:.0f}s; /proc/loadavg {loadavg})")
+    print(f"{'scenario':28s} {'server':26s} {'n':>7s} {'req/s':>8s} {'p95 ms':>8s} {'errors':>6s} "
+          f"{'req/s x':>8s} {'p95 x':>7s}")
+    base: dict[str, dict[str, float]] = {}
+    for what, label, r in rows:
+        ref = base.setdefault(what, r)
+        print(f"{what:28s} {label:26s} {r['n']:7.0f} {r['rps']:8.1f} {r['p95']:8.1f} {r['errors']:6.0f} "
+              f"{r['rps'] / ref['rps'] if ref['rps'] else float('nan'):8.2f} "
+              f"{r['p95'] / ref['p95'] if ref['p95'] else float('nan'):7.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--areas", type=int, default=200_000)
@@ -331,8 +438,13 @@ def main() -> None:
     ap.add_argument(
         "--only", default="healthz,alerts,ogc,tiles", help="Scenarios to run (comma-separated subset)."
     )
+    ap.add_argument("--read-scaling", action="store_true",
+                    help="Compare 1 and 2 workers and 2 workers reading from a streaming replica.")
     a = ap.parse_args()
     DRIVER["name"] = a.driver
+    if a.read_scaling:
+        read_scaling(a)
+        return
     only = set(a.only.split(","))
     base = get_settings()
     t = time.perf_counter()

@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="PostgreSQL URL; unset means the embedded database."
     )
+    read_database_url: str | None = Field(
+        default=None, description="Read replica URL(s), comma-separated postgresql:// URLs (their "
+        "passwords are secrets: never logged). Read-only routes read from them, round-robin among "
+        "those that answer; writes, ingest, jobs and the stream consumer use the primary.",
+    )
     data_dir: Path = Field(default=Path(".gridwatch"), description="Embedded database home.")
     db_port: int = Field(default=54329, ge=1024, le=65535)
     db_user: str = "gridwatch"
@@ -101,12 +106,40 @@ class Settings(BaseSettings):
         "notifications, send them in a background thread instead of at the next per-minute "
         "delivery job.",
     )
+    alertmanager_url: str | None = Field(
+        default=None, description="Prometheus Alertmanager base URL(s), comma-separated (e.g. "
+        "http://127.0.0.1:9093): alerts are pushed to each one's API v2 (POST /api/v2/alerts) "
+        "by the delivery job; read at send time, never stored.",
+    )
+    alertmanager_resend_seconds: float = Field(
+        default=60.0, ge=5, le=86_400,
+        description="A firing alert is posted to the Alertmanager again this often, with "
+        "endsAt four times this far ahead; set it to how often the delivery job runs (the "
+        "scheduler's is every minute).",
+    )
     open_outage_hours: float = Field(default=72.0, gt=0)
     silent_meter_hours: float = Field(default=72.0, gt=0)
     unexplained_off_rate: float = Field(default=0.2, ge=0, le=1)
 
     # Remediation (SPEC section 8)
     verification_days: int = Field(default=60, ge=0)
+
+    # Planning rules (SPEC section 14, docs/planning.md)
+    repeat_planned_days: float = Field(
+        default=90.0, gt=0, le=3660, description="Two planned interruptions of an area that "
+        "start at most this many days apart are a repeat_planned finding (一停多用).")
+    merge_candidate_days: float = Field(
+        default=14.0, ge=0, le=3660, description="Outage works on one feeder that start at "
+        "most this many days apart are merge candidates.")
+    arrears_notice_hours: float = Field(
+        default=72.0, gt=0, description="An arrears disconnection that needs a pre-report "
+        "must be reported this long before its planned start.")
+    arrears_households_limit: int = Field(
+        default=50, ge=0, description="A pre-report is needed above this many households of "
+        "one compound on one day (or for an important user).")
+    arrears_alert_hours: float = Field(
+        default=24.0, gt=0, description="A pre-report still due this close to its deadline "
+        "raises the alert arrears_prereport_due.")
 
     # Retention
     meter_event_retention_days: int = Field(
@@ -154,6 +187,19 @@ class Settings(BaseSettings):
     )
     scheduler: bool = True
 
+    # Prometheus metrics (docs/operations.md)
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="When set, 'gridwatch serve' answers GET /metrics only on this port, with "
+        "no key; when unset, /metrics is on the API's port and needs a planner or admin key.",
+    )
+    metrics_host: str | None = Field(
+        default=None, description="Address the metrics port listens on (default: the API's host).")
+    stream_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="When set, 'gridwatch stream' answers GET /metrics on this port, with no key.",
+    )
+
     @field_validator("meter_event_retention_days")
     @classmethod
     def _retention_covers_rules(cls, value: int) -> int:
@@ -179,6 +225,24 @@ class Settings(BaseSettings):
             raise ValueError("GRIDWATCH_DATABASE_URL must be a postgresql:// URL")
         return value
 
+    @field_validator("read_database_url")
+    @classmethod
+    def _read_urls(cls, value: str | None) -> str | None:
+        """Comma-separated postgresql:// URLs, each forced to the psycopg 3 driver."""
+        urls = []
+        for raw in (value or "").split(","):
+            url = raw.strip()
+            if not url:
+                continue
+            for prefix in ("postgres://", "postgresql://"):
+                if url.startswith(prefix):
+                    url = "postgresql+psycopg://" + url[len(prefix) :]
+            if not url.startswith("postgresql+psycopg://"):
+                # never echo the value: it may hold a password
+                raise ValueError("GRIDWATCH_READ_DATABASE_URL must be postgresql:// URLs separated by commas")
+            urls.append(url)
+        return ",".join(urls) or None
+
     @field_validator("mqtt_url")
     @classmethod
     def _mqtt_scheme(cls, value: str | None) -> str | None:
@@ -195,6 +259,24 @@ class Settings(BaseSettings):
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ValueError("GRIDWATCH_MQTT_URL must be an mqtt:// or mqtts:// URL with a host")
         return value.strip()
+
+    @field_validator("alertmanager_url")
+    @classmethod
+    def _alertmanager_urls(cls, value: str | None) -> str | None:
+        """Comma-separated http(s) URLs with a host; empty means no Alertmanager."""
+        from urllib.parse import urlsplit
+
+        urls = [u.strip().rstrip("/") for u in (value or "").split(",") if u.strip()]
+        for url in urls:
+            try:
+                parts = urlsplit(url)
+                parts.port  # noqa: B018 - raises ValueError on a bad port
+            except ValueError:
+                raise ValueError("GRIDWATCH_ALERTMANAGER_URL holds a URL that is not valid") from None
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("GRIDWATCH_ALERTMANAGER_URL must be http:// or https:// URLs "
+                                 "with a host, separated by commas")
+        return ",".join(urls) or None
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -242,6 +324,11 @@ class Settings(BaseSettings):
         except OSError:
             pass
         return f"postgresql+psycopg://{credentials}@127.0.0.1:{self.db_port}/{self.db_name}"
+
+    def read_urls(self) -> list[str]:
+        """The read replicas' libpq URLs (``postgresql://``), in the configured order."""
+        return [u.replace("postgresql+psycopg://", "postgresql://", 1)
+                for u in (self.read_database_url or "").split(",") if u]
 
     def redacted_url(self) -> str:
         """The libpq URL with any password replaced by ``***`` (for messages and logs)."""

@@ -1,4 +1,4 @@
-"""Outage records and maintenance works: validate, COPY into staging, replace by key set-based."""
+"""Outage records, maintenance works and disconnections: validate, COPY, replace by key set-based."""
 
 from __future__ import annotations
 
@@ -11,13 +11,21 @@ import psycopg
 from core import clock
 from core.accounting import Accounting
 from ingest.sqlfiles import sql
-from ingest.validation import OUTAGES, WORKS, RowError, StreamSpec, copy_text, validate
+from ingest.validation import (
+    DISCONNECTIONS,
+    OUTAGES,
+    WORKS,
+    RowError,
+    StreamSpec,
+    copy_text,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 100_000
-FILES = {"outages": "outages.sql", "works": "works.sql"}
-SPECS = {"outages": OUTAGES, "works": WORKS}
+FILES = {"outages": "outages.sql", "works": "works.sql", "disconnections": "disconnections.sql"}
+SPECS = {"outages": OUTAGES, "works": WORKS, "disconnections": DISCONNECTIONS}
 
 
 def _cell(value: str | datetime | None) -> str:
@@ -53,10 +61,11 @@ def _unknown_reason(asset_type: str, asset_id: str) -> str:
 def ingest_records(*, conn: psycopg.Connection, kind: str, batch_id: int,
                    rows: Iterator[tuple[int, dict[str, str | None]]], acct: Accounting,
                    chunk_rows: int = CHUNK_ROWS, now: datetime | None = None) -> None:
-    """Ingest outage records or works; a known key replaces the stored version (last wins).
+    """Ingest outage records, works or disconnections; a known key replaces the stored version.
 
     An outage record that starts more than ``FUTURE_SLACK`` after ``now`` (default: the clock)
-    is rejected: a record is a fact, not a plan. Works are plans and may lie in the future.
+    is rejected: a record is a fact, not a plan. Works are plans and may lie in the future; so
+    may a disconnection's ``planned_start``, but not its ``reported_at``.
     """
     spec, file = SPECS[kind], FILES[kind]
     params = {"batch_id": batch_id}

@@ -1,9 +1,10 @@
-"""Ingest a meter-event, outage or works stream: the one library path behind CLI and HTTP."""
+"""Ingest a meter-event, outage, works or disconnections input: the one path behind CLI and HTTP."""
 
 from __future__ import annotations
 
 import logging
 import pathlib
+import time
 import typing
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ import psycopg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from core import metrics
 from core.accounting import Accounting, Origin
 from core.errors import GridwatchError, InputError, UsageError
 from core.records import detect_format, open_rows
@@ -22,7 +24,7 @@ from ingest.validation import SPECS
 
 log = logging.getLogger(__name__)
 
-KINDS = ("meter-events", "outages", "works")
+KINDS = ("meter-events", "outages", "works", "disconnections")
 FORMATS = ("csv", "jsonl")
 
 
@@ -45,8 +47,12 @@ def ingest(
     fmt: str | None = None,
     max_rejects: int | None = None,
     settings: Settings | None = None,
+    channel: str | None = None,
 ) -> IngestResult:
     """Validate, account and merge one input; record the batch. Does not commit.
+
+    ``channel`` (file or http) labels the rows in the metrics; by default an input named
+    ``body`` (the HTTP routes' name) is http and anything else a file.
 
     ``settings`` (default ``get_settings()``) give the retention horizon that meter events
     are checked against.
@@ -69,8 +75,11 @@ def ingest(
         rows = open_rows(source, known=spec.fields, required=spec.required, fmt=fmt, name=label)
         records, unknown = rows.rows, rows.unknown_columns
         events = from_rows(records)
+    if channel is None:
+        channel = "http" if label == "body" else "file"
     return _run(session=session, kind=kind, label=label, source_name=label, events=events,
-                rows=records, unknown=unknown, max_rejects=max_rejects, settings=settings)
+                rows=records, unknown=unknown, max_rejects=max_rejects, settings=settings,
+                channel=channel)
 
 
 def ingest_rows(
@@ -83,12 +92,15 @@ def ingest_rows(
     origins: typing.Sequence[Origin] | None = None,
     settings: Settings | None = None,
     areas: AreaCache | None = None,
+    count: bool = True,
 ) -> IngestResult:
     """Like ``ingest`` for rows already parsed (the MQTT consumer's micro-batches).
 
     ``rows`` are (line, {field: text}) pairs as ``core.records`` yields them; a row with an
     ``__error__`` field is rejected with that reason. ``origins[line - 1]`` says where each
     line came from (topic, message, item), and is recorded with its reject. Does not commit.
+    ``source`` is also the metrics' source label; ``count=False`` (a trial that is rolled
+    back) leaves the metrics alone.
     """
     if kind not in KINDS:
         raise UsageError(f"unknown stream '{kind}'; use one of: {', '.join(KINDS)}")
@@ -96,7 +108,8 @@ def ingest_rows(
     return _run(session=session, kind=kind, label=source, source_name=source,
                 events=from_rows(it) if kind == "meter-events" else iter(()),
                 rows=it if kind != "meter-events" else None, unknown=unknown or [],
-                max_rejects=None, settings=settings, origins=origins, areas=areas)
+                max_rejects=None, settings=settings, origins=origins, areas=areas,
+                channel=source if count else None)
 
 
 def _run(
@@ -112,7 +125,10 @@ def _run(
     settings: Settings | None,
     origins: typing.Sequence[Origin] | None = None,
     areas: AreaCache | None = None,
+    channel: str | None = None,
 ) -> IngestResult:
+    """Ingest one batch; ``channel`` None counts nothing in the metrics."""
+    started = time.perf_counter()
     acct = Accounting(source=label, max_rejects=max_rejects)
     session.flush()
     batch_id = batches.open_batch(session=session, source=source_name, kind=kind)
@@ -126,7 +142,13 @@ def _run(
             assert rows is not None
             ingest_records(conn=conn, kind=kind, batch_id=batch_id, rows=rows, acct=acct)
     except UnicodeDecodeError as exc:
+        if channel is not None:
+            metrics.ingest_received(kind=kind, source=channel, rows=acct.total)
         raise InputError(f"{label} is not UTF-8 ({exc.reason})") from None
+    except BaseException:
+        if channel is not None:  # refused whole (too many rejects) or failed: read, not stored
+            metrics.ingest_received(kind=kind, source=channel, rows=acct.total)
+        raise
     if unknown:
         acct.warnings.append(f"ignoring unknown field(s): {', '.join(unknown)}")
     acct.rejects.sort(key=lambda r: r.line)
@@ -134,6 +156,9 @@ def _run(
         acct.rejects = [r.located(*origins[r.line - 1]) if 0 < r.line <= len(origins) else r
                         for r in acct.rejects]
     batches.close_batch(session=session, batch_id=batch_id, acct=acct)
+    if channel is not None:
+        metrics.ingest_accounted(session=session, kind=kind, source=channel, acct=acct,
+                                 seconds=time.perf_counter() - started)
     log.info("%s %s: %d accepted, %d duplicates, %d updated, %d rejected", kind, label,
              acct.accepted, acct.duplicates, acct.updated, acct.rejected)
     return IngestResult(accounting=acct, batch_id=batch_id, kind=kind, source=label)

@@ -13,6 +13,12 @@ CAUSES = ("fault", "planned", "weather", "external", "customer", "unknown")
 PROGRESS = ("reported", "dispatched", "on_site", "repairing", "restored")
 """Repair progress of an outage record (SPEC section 13), in the order a repair goes."""
 METHODS = ("live_line", "load_transfer", "generator", "outage")
+REASONS = ("arrears", "safety", "other")
+"""Why a customer disconnection is planned (SPEC section 14)."""
+TRUE_WORDS = ("true", "t", "1", "yes", "y", "是")
+FALSE_WORDS = ("false", "f", "0", "no", "n", "否")
+MAX_COUNT = 1_000_000
+"""The largest count (households) a row may carry."""
 TIME_HINT = "use ISO 8601, e.g. 2026-05-01T08:30:00+08:00 or 2026-05-01 08:30:00 (Beijing time)"
 FUTURE_SLACK = timedelta(minutes=10)
 """How far ahead of the clock an event time may be (clock skew); anything later is rejected."""
@@ -39,6 +45,10 @@ class StreamSpec:
     span: tuple[str, str] | None = None
     not_future: tuple[str, ...] = ()
     """Times that must not be more than ``FUTURE_SLACK`` after now (facts, not plans)."""
+    counts: tuple[str, ...] = ()
+    """Whole numbers from 0 to ``MAX_COUNT``, stored as their plain decimal text."""
+    flags: tuple[str, ...] = ()
+    """true/false fields (also 1/0, yes/no, 是/否); empty is false; stored as ``true``/``false``."""
 
 
 METER_EVENTS = StreamSpec(
@@ -61,7 +71,15 @@ WORKS = StreamSpec(
     {"asset_type": ASSET_TYPES, "method": METHODS}, ("planned_start", "planned_end"),
     ("planned_start", "planned_end"),
 )
-SPECS = {s.kind: s for s in (METER_EVENTS, OUTAGES, WORKS)}
+DISCONNECTIONS = StreamSpec(
+    "disconnections",
+    ("disconnection_id", "area_id", "compound", "households", "important_user", "reason",
+     "planned_start", "reported_at"),
+    ("disconnection_id", "area_id", "households", "reason", "planned_start"),
+    {"reason": REASONS}, ("planned_start", "reported_at"),
+    not_future=("reported_at",), counts=("households",), flags=("important_user",),
+)
+SPECS = {s.kind: s for s in (METER_EVENTS, OUTAGES, WORKS, DISCONNECTIONS)}
 
 
 def missing(field: str) -> RowError:
@@ -126,6 +144,10 @@ def validate(spec: StreamSpec, row: dict[str, str | None],
     for f in spec.times:
         value = row.get(f)
         out[f] = None if value is None else parse_time(f, value)
+    for f in spec.counts:
+        out[f] = None if row.get(f) is None else parse_count(f, str(row[f]))
+    for f in spec.flags:
+        out[f] = parse_flag(f, row.get(f))
     if now is not None:
         for f in spec.not_future:
             when = out[f]
@@ -141,6 +163,29 @@ def validate(spec: StreamSpec, row: dict[str, str | None],
     return out
 
 
+
+
+def parse_count(field: str, value: str) -> str:
+    """A whole number from 0 to ``MAX_COUNT`` (``51`` or ``51.0``) as plain text, or ``RowError``."""
+    text = value.strip().removeprefix("+")
+    whole, _, frac = text.partition(".")
+    if not (whole.isascii() and whole.isdigit()) or frac.strip("0"):
+        raise RowError(field, f"{field} '{value}' is not a whole number; give a count such as 51")
+    if int(whole) > MAX_COUNT:
+        raise RowError(field, f"{field} {value} is more than {MAX_COUNT}; check the value")
+    return str(int(whole))
+
+
+def parse_flag(field: str, value: str | None) -> str:
+    """``true`` or ``false`` from true/false, 1/0, yes/no or 是/否 (empty is false)."""
+    if value is None:
+        return "false"
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return "true"
+    if word in FALSE_WORDS:
+        return "false"
+    raise RowError(field, f"{field} '{value}' is not true or false; use true or false")
 
 
 def copy_text(value: str | None) -> str:

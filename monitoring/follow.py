@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from core import clock
+from core import clock, metrics
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ never evaluate at the same time."""
 
 
 def after_ingest(*, engine: Engine, settings: Settings, now: datetime | None = None) -> str | None:
-    """After a file or HTTP ingest: the inferred interruptions, then the live outages.
+    """After a file or HTTP ingest: the inferred interruptions, the planning alerts, the live outages.
 
     A failure is a warning, not a failed ingest: the batch is committed and its changes stay
     pending for the next refresh (the stream, the scheduled job or ``gridwatch monitor run``).
@@ -39,21 +39,59 @@ def after_ingest(*, engine: Engine, settings: Settings, now: datetime | None = N
     from monitoring.live import refresh_live
 
     now = now or clock.utcnow()
+    t0 = time.perf_counter()
     warning = refresh_after_ingest(engine=engine, settings=settings)
+    t1 = time.perf_counter()
+    _observe({"interruptions": t1 - t0}, "ingest")
+    warning = "; ".join(filter(None, [warning, _planning_alerts(engine=engine, settings=settings,
+                                                                now=now)])) or None
+    t1 = time.perf_counter()
     queued = 0
     try:
         with Session(bind=engine, expire_on_commit=False) as session:
             session.execute(text(RULES_LOCK))
             queued += refresh_live(session=session, now=now)["notifications"]
             session.commit()
+        _observe({"live": time.perf_counter() - t1}, "ingest")
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         log.warning("live outages not refreshed after ingest: %s", reason)
         return "; ".join(filter(None, [warning, (
             f"the rows are stored, but the live outages were not refreshed ({reason}); "
             "the next refresh brings them up to date")]))
+    t2 = time.perf_counter()
     notice_warning = _work_notices(engine=engine, settings=settings, now=now, queued=queued)
+    _observe({"push": time.perf_counter() - t2}, "ingest")
     return "; ".join(filter(None, [warning, notice_warning])) or None
+
+
+def _planning_alerts(*, engine: Engine, settings: Settings, now: datetime) -> str | None:
+    """Raise or resolve the planning rules' alerts at ``now`` (SPEC section 14), in their own
+    transaction: a work that would repeat a planned outage, or a disconnection whose pre-report
+    is due within a day, alerts as soon as it is ingested. A failure is a warning; the
+    scheduled alert job evaluates the same rules."""
+    from monitoring.alerts.evaluate import evaluate_alerts
+    from monitoring.planning.alerts import RULES
+
+    try:
+        with Session(bind=engine, expire_on_commit=False) as session:
+            session.execute(text(RULES_LOCK))
+            result = evaluate_alerts(session=session, settings=settings, as_of=now, now=now,
+                                     only=RULES)
+            session.commit()
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        log.warning("planning alerts not evaluated after ingest: %s", reason)
+        return f"the planning alerts were not evaluated ({reason}); the alert job evaluates them"
+    if result["errors"]:
+        return "the planning alerts failed: " + "; ".join(result["errors"])
+    return None
+
+
+def _observe(seconds: dict[str, float], trigger: str) -> None:
+    """Record each step's time in ``gridwatch_refresh_seconds``."""
+    for step, value in seconds.items():
+        metrics.REFRESH_SECONDS.labels(step, trigger).observe(value)
 
 
 def _work_notices(*, engine: Engine, settings: Settings, now: datetime,
@@ -107,6 +145,7 @@ def follow_batch(*, engine: Engine, settings: Settings, now: datetime | None = N
     t5 = time.perf_counter()
     _work_notices(engine=engine, settings=settings, now=now, queued=live["notifications"])
     steps["push"] = round(time.perf_counter() - t5, 3)
+    _observe(steps, "stream")
     if alerts.get("errors"):
         log.warning("stream: alert rules failed after a batch: %s", "; ".join(alerts["errors"]))
     return {

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from core import metrics
 from core.clock import utcnow
 from core.settings import Settings
 
@@ -75,6 +76,10 @@ def job(name: str) -> Callable[[JobFn], Job]:
                 session.close()
             seconds = round(time.perf_counter() - t0, 3)
             rows = _count(result)
+            metrics.JOB_SECONDS.labels(name).observe(seconds)
+            metrics.JOB_RUNS.labels(name, outcome).inc()
+            if outcome == "success":
+                metrics.JOB_LAST_SUCCESS.labels(name).set(time.time())
             with engine.begin() as conn:
                 conn.execute(
                     text("UPDATE job_run SET finished_at = :t, outcome = :o, rows = :r, "
@@ -134,6 +139,14 @@ def evaluate_alerts(*, session: Session, settings: Settings, as_of: datetime,
     return run(session=session, settings=settings, as_of=as_of, now=now)
 
 
+@job("map_cache")
+def map_cache(*, session: Session, settings: Settings, as_of: datetime, now: datetime) -> Any:
+    """Precompute the planners' map figures (this year's county reliability, status counts)."""
+    from monitoring.mapdata import precompute
+
+    return precompute(session=session, settings=settings, now=now)
+
+
 @job("cases")
 def open_cases(*, session: Session, settings: Settings, as_of: datetime, now: datetime) -> Any:
     """Open remediation cases for assets that became frequent (SPEC section 8)."""
@@ -176,6 +189,7 @@ STEPS: list[Job] = [
     live_outages,
     frequent_outage_status,
     open_cases,
+    map_cache,
     evaluate_alerts,
 ]
 # Steps whose failure does not fail an evaluation.

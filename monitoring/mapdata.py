@@ -10,11 +10,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from core.clock import Period, utcnow
+from core.clock import LOCAL_TZ, Period, parse_period, utcnow
 from core.errors import GridwatchError, UsageError
 from core.settings import Settings
 from monitoring.cases import service as cases_service
-from monitoring.reports import reliability
+from monitoring.reliability.cache import STATUS_NAMES, cached, county_rows
 from spatial.mapdata import geojson_sql
 
 log = logging.getLogger(__name__)
@@ -150,18 +150,21 @@ def firing_alerts(
 def reliability_by_county(
     *, session: Session, settings: Settings, period: Period, metric: str, variant: str = "all"
 ) -> dict[str, float] | None:
-    """SAIDI or SAIFI per county adcode for a period (customer basis); None when unavailable."""
+    """SAIDI or SAIFI per county adcode for a period (customer basis); None when unavailable.
+
+    The figures of ``monitoring.reports.reliability`` (by county), kept per change stamp by
+    ``monitoring.reliability.cache`` so that a view does not recompute them.
+    """
     if metric not in ("saidi", "saifi"):
         raise UsageError(f"metric must be saidi or saifi, not {metric!r}")
     try:
         with session.begin_nested():
-            report = reliability.build(session=session, settings=settings, period=period.label, by="county",
-                                  basis="customer")
+            rows = county_rows(session=session, settings=settings, period=period)
     except (DBAPIError, GridwatchError):
         log.exception("county reliability for %s failed; the map goes without it", period.label)
         return None
     out: dict[str, float] = {}
-    for row in report.rows:
+    for row in rows:
         if row.get("variant") != variant or row.get(metric) is None:
             continue
         out[str(row["region_id"])] = float(row[metric])
@@ -183,7 +186,15 @@ def area_case(*, session: Session, area_id: str) -> dict[str, Any] | None:
 
 
 def status_counts(*, session: Session, county: str | None = None) -> dict[str, dict[str, int]]:
-    """How many areas and feeders have each status (``none`` = never evaluated), per asset type."""
+    """How many areas and feeders have each status (``none`` = never evaluated), per asset type.
+
+    Kept per change stamp (``monitoring.reliability.cache``)."""
+    value = cached(session, f"status_counts:{county or ''}", STATUS_NAMES,
+                   lambda: _status_counts(session=session, county=county))
+    return {t: {k: int(v) for k, v in c.items()} for t, c in value.items()}
+
+
+def _status_counts(*, session: Session, county: str | None = None) -> dict[str, dict[str, int]]:
     out = {t: {"frequent": 0, "at_risk": 0, "ok": 0, "none": 0} for t in _ASSETS}
     for asset_type, (table, key, _) in _ASSETS.items():
         rows = session.execute(
@@ -214,3 +225,13 @@ def flagged_area_ids(*, session: Session, county: str | None = None) -> list[str
         {"county": county},
     ).scalars()
     return [str(r) for r in rows]
+
+
+def precompute(*, session: Session, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
+    """Bring the map's cached figures up to date: county reliability of the current year (the
+    page's default period) and the province's status counts; what was current is left alone."""
+    now = now or utcnow()
+    period = parse_period(str(now.astimezone(LOCAL_TZ).year))
+    rows = county_rows(session=session, settings=settings, period=period, now=now)
+    status_counts(session=session)
+    return {"rows": len(rows), "period": period.label}

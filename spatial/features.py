@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import dataclass
@@ -332,21 +333,31 @@ _TILE_SQL = {
     SELECT ST_AsMVT(q.*, %(layer)s, %(extent)s, 'geom') FROM q WHERE q.geom IS NOT NULL
     """,
 }
-# The ETag: a digest of the layer's newest change (for areas also the feeders'), the newest
-# status and tag computation of that asset type, the layer and tag_min_share.
+# The ETag: a digest of the change stamps (table ``change_stamp``, bumped at commit by triggers
+# in every process that writes) of the data a layer's tiles are made from, the tile SQL itself
+# (an upgrade that changes it never serves a tile made by the old one), the layer and
+# tag_min_share. One primary-key lookup per stamp, the same in every process.
 _STAMPS = {
-    "areas": """(SELECT max(updated_at) FROM area), (SELECT max(updated_at) FROM feeder),
-                (SELECT max(as_of) FROM asset_status WHERE asset_type = 'area'),
-                (SELECT max(computed_at) FROM asset_tag WHERE asset_type = 'area')""",
-    "feeders": """(SELECT max(updated_at) FROM feeder),
-                  (SELECT max(as_of) FROM asset_status WHERE asset_type = 'feeder'),
-                  (SELECT max(computed_at) FROM asset_tag WHERE asset_type = 'feeder')""",
-    "overlay": "(SELECT max(updated_at) FROM overlay_feature WHERE layer = %(layer)s)",
+    "areas": ["area", "feeder", "status:area", "tags:area"],
+    "feeders": ["feeder", "status:feeder", "tags:feeder"],
 }
+_CODE = {kind: hashlib.md5(sql.encode(), usedforsecurity=False).hexdigest()[:8]
+         for kind, sql in _TILE_SQL.items()}
 _ETAG_SQL = {
-    kind: f"SELECT left(md5(concat_ws('|', {stamps}, %(layer)s::text, %(min_share)s::text)), 24) AS etag"
-    for kind, stamps in _STAMPS.items()
+    kind: f"""SELECT left(md5(concat_ws('|',
+                  (SELECT string_agg(name || '=' || version || '@' || extract(epoch FROM changed_at), ','
+                                    ORDER BY name)
+                     FROM change_stamp WHERE name = ANY(%(stamps)s::text[])),
+                  '{code}', %(layer)s::text, %(min_share)s::text)), 24) AS etag"""
+    for kind, code in _CODE.items()
 }
+
+
+def _stamps(layer: str) -> list[str]:
+    """The change stamps a layer's tiles depend on."""
+    return _STAMPS.get(layer, [f"overlay:{layer}"])
+
+
 # The ETag and, in the same round trip, the shared cached tile for it (unless the caller already
 # holds the tile for that ETag: %(have)s).
 _LOOKUP_SQL = {
@@ -402,7 +413,7 @@ def tile(*, session: Session, layer: str, z: int, x: int, y: int, tag_min_share:
 def tile_etag(*, session: Session, layer: str, tag_min_share: float) -> str:
     """A validator that changes when the layer's data, statuses or tags change."""
     sql = _ETAG_SQL[_tile_layer(layer)]
-    params = {"layer": layer, "min_share": tag_min_share}
+    params = {"layer": layer, "min_share": tag_min_share, "stamps": _stamps(layer)}
     return str(session.connection().exec_driver_sql(sql, params).scalar())
 
 
@@ -414,8 +425,20 @@ def tile_lookup(
     ``have`` is an ETag whose tile the caller already holds: then no tile bytes are sent back.
     """
     kind = _tile_layer(layer)
-    params = {"layer": layer, "z": z, "x": x, "y": y, "min_share": tag_min_share, "have": have or ""}
+    params = {"layer": layer, "z": z, "x": x, "y": y, "min_share": tag_min_share, "have": have or "",
+              "stamps": _stamps(layer)}
     return _LOOKUP_SQL[kind], params
+
+
+def etag_sql(layer: str, tag_min_share: float) -> tuple[str, dict[str, Any]]:
+    """SQL and parameters giving the ETag only: for a read replica, which has no (unlogged)
+    tile_cache; the cached tile, if any, is then read from the primary with ``SHARED_SQL``."""
+    kind = _tile_layer(layer)
+    return _ETAG_SQL[kind], {"layer": layer, "min_share": tag_min_share, "stamps": _stamps(layer)}
+
+
+SHARED_SQL = """SELECT data FROM tile_cache
+    WHERE layer = %(layer)s AND z = %(z)s AND x = %(x)s AND y = %(y)s AND etag = %(etag)s"""
 
 
 def store_params(layer: str, z: int, x: int, y: int, etag: str, data: bytes, ms: float) -> dict[str, Any]:

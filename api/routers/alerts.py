@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api.auth import READERS, require_role
-from api.deps import DEFAULT_PAGE, TOTAL_HEADER, Limit, Offset, SessionDep
+from api.deps import DEFAULT_PAGE, TOTAL_HEADER, Limit, Offset, SessionDep, read_pool
 from api.keys import Principal
 from api.responses import FastJSON
 from core.clock import utcnow
@@ -43,7 +43,7 @@ async def list_alerts(
 ) -> FastJSON:
     """Alerts, firing first then newest first, optionally only those in one state; one page."""
     sql, params, columns = list_query(state)
-    pool = request.app.state.db.aio
+    pool = read_pool(request)
     # The listing's own statement, paged and counted; nothing here decides which alerts are listed.
     page = {**params, "limit": limit, "offset": offset}
     rows = await pool.fetchall(f"{sql} LIMIT %(limit)s OFFSET %(offset)s", page)

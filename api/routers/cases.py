@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import REPORT_READERS, require_role
-from api.deps import DEFAULT_PAGE, TOTAL_HEADER, Limit, Offset, SessionDep, SettingsDep
+from api.deps import DEFAULT_PAGE, TOTAL_HEADER, Limit, Offset, ReadSessionDep, SessionDep, SettingsDep
 from api.keys import Principal
 from api.responses import FastJSON
 from core.clock import utcnow
@@ -45,7 +45,7 @@ def public_only(principal: Principal) -> bool:
     responses={200: {"description": "A JSON array of cases; X-Total-Count gives the total"}},
 )
 def list_cases(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: Reader,
     status: Annotated[
         str | None, Query(description="open, in_progress, completed or closed", pattern=r"^[a-z_]{1,32}$")
@@ -63,7 +63,7 @@ def list_cases(
 
 @router.get("/{case_id}", summary="One remediation case with its audit trail")
 def get_case(
-    case_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep, principal: Reader
+    case_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: ReadSessionDep, principal: Reader
 ) -> FastJSON:
     """One case (the public view for regulators: no internal notes, no names)."""
     return FastJSON(service().get_case(session=session, case_id=case_id, public=public_only(principal)))

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
 
-KINDS: dict[str, str] = {"meter-events": "meter-events", "outages": "outages", "works": "works"}
+KINDS: dict[str, str] = {"meter-events": "meter-events", "outages": "outages", "works": "works",
+                        "disconnections": "disconnections"}
 
 CSV_TYPES = {"text/csv", "application/csv"}
 JSONL_TYPES = {
@@ -324,3 +325,16 @@ async def ingest_works(
 ) -> JSONResponse:
     """Store planned maintenance works."""
     return await _ingest_request("works", request, session, settings, principal)
+
+
+@router.post(
+    "/disconnections",
+    summary="Ingest planned customer disconnections (CSV or JSON Lines)",
+    openapi_extra={"requestBody": BODY_DOC},
+    responses=ACCOUNTING_DOC,
+)
+async def ingest_disconnections(
+    request: Request, session: SessionDep, settings: SettingsDep, principal: Ingester
+) -> JSONResponse:
+    """Store planned disconnections (SPEC section 14); a stored disconnection_id is replaced."""
+    return await _ingest_request("disconnections", request, session, settings, principal)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.auth import READERS, require_role, wants_page
-from api.deps import SessionDep, SettingsDep
+from api.deps import ReadSessionDep, SettingsDep
 from api.i18n import PageLang, language_switch
 from api.keys import Principal
 from api.pages import error_page
@@ -38,7 +38,7 @@ def overview_redirect() -> RedirectResponse:
 
 @router.get("/", response_class=HTMLResponse, summary="Planners' overview map", responses=PAGE)
 def overview(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     _: Planner,
     period: Annotated[
@@ -68,7 +68,7 @@ def overview(
     responses={**PAGE, 404: {"description": "No such area"}},
 )
 def area(
-    area_id: str, request: Request, session: SessionDep, settings: SettingsDep, _: Planner, lang: PageLang
+    area_id: str, request: Request, session: ReadSessionDep, settings: SettingsDep, _: Planner, lang: PageLang
 ) -> HTMLResponse:
     """The area with its feeder and overlays, its interruption timeline and its remediation case.
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.auth import READERS, require_role
-from api.deps import SessionDep, SettingsDep
+from api.deps import ReadSessionDep, SettingsDep
 from api.keys import Principal
 from api.pages import lang_of, page
 from core.errors import NotFound
@@ -232,7 +232,7 @@ def conformance(request: Request, f: Fmt = None) -> Response:
 
 
 @router.get("/collections", summary="Feature collections")
-def collections(request: Request, session: SessionDep, f: Fmt = None) -> Response:
+def collections(request: Request, session: ReadSessionDep, f: Fmt = None) -> Response:
     """Every collection: feeders, areas, alerts and one per overlay layer."""
     data = {
         "links": _self_links(request, "/ogc/collections"),
@@ -243,7 +243,7 @@ def collections(request: Request, session: SessionDep, f: Fmt = None) -> Respons
 
 
 @router.get("/collections/{collection_id}", summary="One feature collection")
-def collection(collection_id: str, request: Request, session: SessionDep, f: Fmt = None) -> Response:
+def collection(collection_id: str, request: Request, session: ReadSessionDep, f: Fmt = None) -> Response:
     """One collection's description, extent and links."""
     return _render(request, _collection_doc(request, session, collection_id), f)
 
@@ -276,7 +276,7 @@ def queryables(collection_id: str, request: Request, f: Fmt = None) -> Response:
 def items(
     collection_id: str,
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS84)")] = None,
     limit: Annotated[int, Query(ge=1, description=f"Page size (default 10; at most {MAX_LIMIT})")] = 10,
@@ -332,7 +332,7 @@ def item(
     collection_id: str,
     feature_id: str,
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     f: Fmt = None,
 ) -> Response:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from api.auth import READERS, require_role
-from api.deps import SessionDep
+from api.deps import ReadSessionDep
 from api.keys import Principal
 from api.responses import FastJSON
 from monitoring.live import live_list, summary
@@ -24,7 +24,7 @@ def _iso(value: Any) -> Any:
 
 @router.get("/live", summary="The areas out now: JSON, or GeoJSON with format=geojson")
 def live(
-    session: SessionDep, _: Reader,
+    session: ReadSessionDep, _: Reader,
     format: Annotated[Literal["json", "geojson"], Query()] = "json",  # noqa: A002
 ) -> Response:
     """One entry per area out now: since, cause, customers, source, estimated end, progress."""
@@ -41,6 +41,6 @@ def live(
 
 
 @router.get("/summary", summary="Outages and customers out now, by county and in total")
-def outages_summary(session: SessionDep, _: Reader) -> Response:
+def outages_summary(session: ReadSessionDep, _: Reader) -> Response:
     """``{"outages", "customers", "by_county": [...]}``."""
     return FastJSON(summary(session=session))

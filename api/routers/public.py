@@ -21,6 +21,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from api.adb import AsyncPool
+from api.deps import read_pool
 from api.errors import error_response
 from core.clock import utcnow
 from monitoring.live.public import feed_sql, lookup_answer, lookup_params, lookup_sql
@@ -161,7 +162,7 @@ async def outages(request: Request) -> Response:
     refused = _limited(request)
     if refused is not None:
         return refused
-    feed = await _feed_cache(request).get(request.app.state.db.aio)
+    feed = await _feed_cache(request).get(read_pool(request))
     headers = {**FEED_HEADERS, "ETag": feed.etag}
     if etag_matches(request.headers.get("if-none-match"), feed.etag):
         return Response(status_code=304, headers=headers)
@@ -181,7 +182,7 @@ async def lookup(request: Request,
     if refused is not None:
         return refused
     params = lookup_params(meter_id=meter.strip(), now=utcnow())
-    found = lookup_answer(await request.app.state.db.aio.fetchone(lookup_sql(), params))
+    found = lookup_answer(await read_pool(request).fetchone(lookup_sql(), params))
     if found is None:
         return error_response(404, "not_found",
                               "没有找到这个电表号，请核对电费单上的户号或电表号后再试。"

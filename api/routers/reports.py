@@ -12,13 +12,16 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from api.auth import REPORT_READERS, require_role
-from api.deps import SessionDep, SettingsDep
+from api.deps import ReadSessionDep, SettingsDep
 from api.keys import Principal
-from core.clock import parse_as_of, parse_day_start
+from core.clock import parse_as_of, parse_day_start, utcnow
 from core.errors import UsageError
+from monitoring.reports import arrears_prereport as arrears_prereport_report
 from monitoring.reports import frequent_outages as frequent_outages_report
+from monitoring.reports import merge_candidates as merge_candidates_report
 from monitoring.reports import reliability as reliability_report
 from monitoring.reports import remediation as remediation_report
+from monitoring.reports import repeat_planned as repeat_planned_report
 from monitoring.reports import tags as tags_report
 from monitoring.reports import zero_perception as zero_perception_report
 
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 MIN_YEAR, MAX_YEAR = 1970, 2200
 QUARTER = r"^\s*(19[7-9]\d|2[01]\d\d)-?[Qq][1-4]\s*$"
 PERIOD = r"^\s*(19[7-9]\d|2[01]\d\d)(-?[Qq][1-4]|-(0[1-9]|1[0-2]))?\s*$"
+MONTH = r"^\s*(19[7-9]\d|2[01]\d\d)-(0[1-9]|1[0-2])\s*$"
 
 Reader = Annotated[Principal, Depends(require_role(*REPORT_READERS))]
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -56,6 +60,9 @@ _REPORTS = {
     "tags": tags_report,
     "remediation": remediation_report,
     "reliability": reliability_report,
+    "repeat_planned": repeat_planned_report,
+    "merge_candidates": merge_candidates_report,
+    "arrears_prereport": arrears_prereport_report,
 }
 
 
@@ -104,7 +111,7 @@ def day_end(text: str) -> datetime:
 
 @router.get("/frequent-outages", summary="Frequent-outage report (SPEC 9)", responses=DOWNLOAD)
 def frequent_outages(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     _: Reader,
     as_of: Annotated[str | None, Query(description="As-of time (ISO 8601 or a date); default now")] = None,
@@ -119,7 +126,7 @@ def frequent_outages(
 
 @router.get("/zero-perception", summary="Zero-perception maintenance report (SPEC 9)", responses=DOWNLOAD)
 def zero_perception(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     _: Reader,
     from_: Annotated[str, Query(alias="from", description="First day (local) or timestamp")],
@@ -134,14 +141,14 @@ def zero_perception(
 
 
 @router.get("/tags", summary="Tags report (SPEC 9)", responses=DOWNLOAD)
-def tags(session: SessionDep, settings: SettingsDep, _: Reader, format: Format = "json") -> Response:  # noqa: A002
+def tags(session: ReadSessionDep, settings: SettingsDep, _: Reader, format: Format = "json") -> Response:  # noqa: A002
     """Every tag an asset has, with its share and the overlay features' names."""
     return _respond(_module("tags").build(session=session, settings=settings), format)
 
 
 @router.get("/remediation", summary="Quarterly remediation list (SPEC 9)", responses=DOWNLOAD)
 def remediation(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: Reader,
     quarter: Annotated[str, Query(description="e.g. 2026Q2", pattern=QUARTER)],
@@ -161,7 +168,7 @@ def remediation(
 
 @router.get("/reliability", summary="Reliability indices by region (SPEC 9)", responses=DOWNLOAD)
 def reliability(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     _: Reader,
     period: Annotated[str, Query(description="2026, 2026Q2 or 2026-05", pattern=PERIOD)],
@@ -181,4 +188,52 @@ def reliability(
         rank=rank,
         exclude_med=exclude_med,
     )
+    return _respond(report, format)
+
+
+@router.get("/repeat-planned", summary="Repeated planned outages (SPEC 14)", responses=DOWNLOAD)
+def repeat_planned(
+    session: ReadSessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    from_: Annotated[str, Query(alias="from", description="First day (local) or timestamp")],
+    to: Annotated[str, Query(description="Last day (included) or timestamp")],
+    format: Format = "json",  # noqa: A002
+) -> Response:
+    """Areas planned out twice within the window (default 90 days), second start in [from, to]."""
+    report = _module("repeat_planned").build(session=session, settings=settings,
+                                             start=day_start(from_), end=day_end(to))
+    return _respond(report, format)
+
+
+@router.get("/merge-candidates", summary="Merge candidates (SPEC 14)", responses=DOWNLOAD)
+def merge_candidates(
+    session: ReadSessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    from_: Annotated[str | None, Query(alias="from", description="First day (local) or timestamp")] = None,
+    to: Annotated[str | None, Query(description="Last day (included) or timestamp")] = None,
+    format: Format = "json",  # noqa: A002
+) -> Response:
+    """Pairs of outage works on one feeder starting within the window (default 14 days)."""
+    report = _module("merge_candidates").build(
+        session=session, settings=settings, start=day_start(from_) if from_ else None,
+        end=day_end(to) if to else None)
+    return _respond(report, format)
+
+
+@router.get("/arrears-prereport", summary="Arrears disconnection pre-reports (SPEC 14)",
+            responses=DOWNLOAD)
+def arrears_prereport(
+    session: ReadSessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    month: Annotated[str, Query(description="e.g. 2026-11", pattern=MONTH)],
+    as_of: Annotated[str | None, Query(description="As-of time (ISO 8601 or a date); default now")] = None,
+    format: Format = "json",  # noqa: A002
+) -> Response:
+    """The month's arrears disconnections that need a pre-report, with ok/late/missing/due."""
+    when = as_of_time(as_of) if as_of else utcnow()
+    report = _module("arrears_prereport").build(session=session, settings=settings,
+                                                month=month.strip(), as_of=when)
     return _respond(report, format)

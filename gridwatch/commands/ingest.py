@@ -1,4 +1,4 @@
-"""``gridwatch ingest``: meter events, outage records and maintenance works; batch history."""
+"""``gridwatch ingest``: meter events, outage records, works and disconnections; batch history."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def _run(kind: str, file: Path, fmt: str, input_fmt: str | None, out: Path | Non
 
 @click.group("ingest")
 def ingest() -> None:
-    """Take in meter events, outage records and maintenance works (CSV or JSON Lines).
+    """Take in meter events, outage records, maintenance works and disconnections (CSV or JSON Lines).
 
     Every row is counted as accepted, duplicate, updated or rejected; rejected rows are
     listed with their line and reason and the valid rows still land. Exit status 3 means
@@ -117,6 +117,25 @@ def works(file: Path, input_fmt: str | None, fmt: str, out: Path | None) -> None
     A work whose work_id is already stored is replaced by the new version.
     """
     _run("works", file, fmt, input_fmt, out)
+
+
+@ingest.command("disconnections",
+                short_help="Ingest planned customer disconnections; a known id is replaced.")
+@click.argument("file", type=FILE)
+@INPUT
+@FORMAT
+@OUT
+def disconnections(file: Path, input_fmt: str | None, fmt: str, out: Path | None) -> None:
+    """Ingest planned customer disconnections (SPEC section 14): disconnection_id, area_id,
+    compound, households, important_user (true|false), reason (arrears|safety|other),
+    planned_start, reported_at.
+
+    compound is an old_compound overlay feature's id (or its name), or any compound name.
+    reported_at is when the local energy department was told; it cannot be in the future.
+    A known disconnection_id is replaced: this is how reported_at arrives later. See
+    'gridwatch report arrears-prereport'.
+    """
+    _run("disconnections", file, fmt, input_fmt, out)
 
 
 @ingest.command("history")

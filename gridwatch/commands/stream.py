@@ -61,6 +61,23 @@ def start_consumer(conf: Settings, eng: Engine, stop: threading.Event) -> thread
     return thread
 
 
+def _serve_metrics(conf: Settings) -> Any:
+    """This process's metrics on GRIDWATCH_STREAM_METRICS_PORT, with no key."""
+    from core import metrics
+    from core.errors import UsageError
+
+    assert conf.stream_metrics_port is not None
+    host = conf.metrics_host or conf.host
+    try:
+        server = metrics.serve_port(host, conf.stream_metrics_port, metrics.scrape_registry())
+    except OSError as exc:
+        raise UsageError(f"cannot serve the metrics on {host}:{conf.stream_metrics_port} "
+                         f"({exc.strerror or exc}); is the port taken? "
+                         "(GRIDWATCH_STREAM_METRICS_PORT)") from None
+    click.echo(f"gridwatch: metrics on http://{host}:{conf.stream_metrics_port}/metrics", err=True)
+    return server
+
+
 @click.command("stream")
 @click.option("--once", is_flag=True,
               help="Commit what the broker has queued for this consumer, then exit.")
@@ -73,14 +90,23 @@ def stream(once: bool, fmt: str, out: Path | None) -> None:
 
     Micro-batches of GRIDWATCH_STREAM_BATCH_SECONDS or GRIDWATCH_STREAM_BATCH_ROWS are
     validated, accounted and committed like files (batch source 'mqtt'); a message is
-    acknowledged only after its rows are committed. Runs until interrupted.
+    acknowledged only after its rows are committed. Runs until interrupted. With
+    GRIDWATCH_STREAM_METRICS_PORT set, its Prometheus metrics are on that port (no key).
     """
     from ingest.stream.consumer import Consumer, client_id
 
     conf = settings()
     eng = engine()
+    metrics_server = None
+    if conf.stream_metrics_port is not None and not once:
+        metrics_server = _serve_metrics(conf)
     consumer = Consumer(settings=conf, engine=eng, after_commit=follower(eng, conf))
-    consumer.connect()
+    try:
+        consumer.connect()
+    except BaseException:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+        raise
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -90,6 +116,8 @@ def stream(once: bool, fmt: str, out: Path | None) -> None:
         stats = consumer.run(stop, once=once)
     finally:
         consumer.close()
+        if metrics_server is not None:
+            metrics_server.shutdown()
     summary = {
         "messages": stats.messages, "batches": stats.batches, "rows": stats.rows,
         "accepted": stats.accepted, "duplicates": stats.duplicates, "updated": stats.updated,

@@ -29,7 +29,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from core import broker
+from core import broker, metrics
 from core.errors import BrokerError
 from core.settings import Settings
 from ingest.meter_events import AreaCache
@@ -52,6 +52,7 @@ class Message:
     mid: int
     qos: int
     generation: int
+    received: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -93,9 +94,10 @@ class Consumer:
         self._subscribed = threading.Event()
         self._failure: str | None = None
         self._conn = broker.connection(settings)
+        self.name = client_name or client_id(settings)
         self._client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_name or client_id(settings),
+            client_id=self.name,
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
@@ -235,12 +237,14 @@ class Consumer:
         """Store a batch until it is committed (retrying while the database is away), then ack."""
         attempt = 0
         by_kind = parsed if parsed is not None else self._parse(batch)
+        started = time.perf_counter()
         while True:
             try:
                 results = self._store(by_kind)
                 break
             except Exception as exc:
                 lost = database_lost(exc)
+                metrics.STREAM_STORE_ERRORS.labels(self.name, "database" if lost else "other").inc()
                 if not lost and attempt >= 1:
                     # Not the database being away, and it failed twice: one of the messages
                     # cannot be stored. Find it and record it as rejected (_isolate), so that
@@ -260,8 +264,13 @@ class Consumer:
                 attempt += 1
                 if stop.wait(wait):
                     return
+        committed = time.monotonic()
         acked = self._acknowledge(batch)
         self._count(batch, results)
+        metrics.STREAM_BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+        metrics.STREAM_LAG_SECONDS.labels(self.name).observe(
+            max(0.0, committed - min(m.received for m in batch)))
+        metrics.STREAM_MESSAGES.labels(self.name).inc(len(batch))
         log.info("stream: batch of %d message(s) committed (%s), %d acknowledged", len(batch),
                  ", ".join(f"{r.kind}: {r.accounting.accepted} accepted, "
                            f"{r.accounting.rejected} rejected" for r in results) or "no rows",
@@ -295,7 +304,8 @@ class Consumer:
                     for kind, rows in alone.items():
                         if rows.rows:
                             ingest_rows(session=session, kind=kind, rows=list(rows.rows),
-                                        source=SOURCE, unknown=[], settings=self.settings)
+                                        source=SOURCE, unknown=[], settings=self.settings,
+                                        count=False)
                     session.rollback()
             except Exception as exc:
                 if database_lost(exc):

@@ -23,6 +23,9 @@ SEVERITY = {
     "open_outage": "warning",
     "silent_meter": "warning",
     "unexplained_off": "warning",
+    "repeat_planned_outage": "warning",
+    "arrears_prereport_due": "warning",
+    "arrears_prereport_missing": "critical",
 }
 
 
@@ -125,6 +128,20 @@ def meters(*, session: Session, settings: Settings, as_of: datetime,
     return out
 
 
+def repeat_planned_outage(*, session: Session, settings: Settings, as_of: datetime) -> list[Condition]:
+    """Outage works not begun that would make a repeated planned outage (monitoring.planning)."""
+    from monitoring.planning import alerts
+
+    return alerts.repeat_planned_outage(session=session, settings=settings, as_of=as_of)
+
+
+def arrears_prereports(*, session: Session, settings: Settings, as_of: datetime) -> list[Condition]:
+    """Arrears pre-reports due within a day, or missed (monitoring.planning)."""
+    from monitoring.planning import alerts
+
+    return alerts.arrears_prereports(session=session, settings=settings, as_of=as_of)
+
+
 Evaluator = Callable[..., list[Condition]]
 
 # Each evaluator and the rules it decides (an evaluator that fails resolves none of them).
@@ -133,4 +150,9 @@ EVALUATORS: list[tuple[Evaluator, tuple[str, ...]]] = [
     (zero_perception_miss, ("zero_perception_miss",)),
     (open_outage, ("open_outage",)),
     (meters, ("silent_meter", "unexplained_off")),
+    (repeat_planned_outage, ("repeat_planned_outage",)),
+    (arrears_prereports, ("arrears_prereport_due", "arrears_prereport_missing")),
 ]
+# Planning rules look days ahead: they run after each file or HTTP ingest and in the scheduled
+# evaluation, not after every stream batch (where they would add a few hundred ms each second).
+NOT_PER_BATCH = (repeat_planned_outage, arrears_prereports)

@@ -17,7 +17,8 @@ COLLECTION_ID = "alerts"
 TITLE = "Alerts"
 DESCRIPTION = "Alerts (firing and resolved) placed at the geometry of the asset they are about."
 
-# The subject's geometry: an area or feeder itself; a work's asset; a meter's point (or its area).
+# The subject's geometry: an area or feeder itself; a work's asset; a meter's point (or its area);
+# a disconnection's area.
 _GEOM = """
     CASE a.subject_type
       WHEN 'area' THEN (SELECT ST_ForcePolygonCCW(x.geom) FROM area x WHERE x.area_id = a.subject_id)
@@ -30,6 +31,9 @@ _GEOM = """
       WHEN 'meter' THEN (
         SELECT coalesce(m.geom, (SELECT ST_ForcePolygonCCW(x.geom) FROM area x WHERE x.area_id = m.area_id))
           FROM meter m WHERE m.meter_id = a.subject_id)
+      WHEN 'disconnection' THEN (
+        SELECT ST_ForcePolygonCCW(x.geom) FROM disconnection d JOIN area x ON x.area_id = d.area_id
+         WHERE d.disconnection_id = a.subject_id)
     END
 """
 

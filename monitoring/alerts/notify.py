@@ -11,6 +11,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core import metrics
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,10 @@ def backoff(attempts: int, settings: Settings) -> timedelta:
 
 def external_url(settings: Settings) -> str:
     """Where gridwatch serves its API (Alertmanager's externalURL)."""
-    return f"http://{settings.host}:{settings.port}"
+    host = settings.host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address
+    return f"http://{host}:{settings.port}"
 
 
 def payload(alert: dict[str, Any], reason: str, settings: Settings) -> dict[str, Any]:
@@ -191,12 +195,29 @@ def deliver_due(
     finally:
         if own:
             http.close()
+        metrics.delivered("webhook", counts)
     return counts
 
 
 def notify(*, session: Session, settings: Settings, now: datetime,
-           client: httpx.Client | None = None) -> dict[str, int]:
-    """Queue repeats, then send what is due."""
+           client: httpx.Client | None = None) -> dict[str, Any]:
+    """Queue repeats, then send what is due: to the webhook, then to the Alertmanager(s).
+
+    The Alertmanager push runs in a savepoint: should it fail, the webhook's records stay, and
+    the failure is in the result's ``errors`` (the job's outcome), never raised.
+    """
+    from monitoring.alerts import alertmanager
+
     repeats = queue_repeats(session=session, settings=settings, now=now)
-    return {"repeats": repeats, **deliver_due(session=session, settings=settings, now=now,
-                                              client=client)}
+    out: dict[str, Any] = {"repeats": repeats, **deliver_due(session=session, settings=settings,
+                                                             now=now, client=client)}
+    if alertmanager.urls(settings):
+        try:
+            with session.begin_nested():
+                pushed = alertmanager.push(session=session, settings=settings, now=now,
+                                           client=client)
+            out.update({f"alertmanager_{k}": v for k, v in pushed.items()})
+        except Exception as exc:
+            log.exception("alertmanager: the push failed")
+            out["errors"] = [f"alertmanager: {type(exc).__name__}: {exc}"[:300]]
+    return out

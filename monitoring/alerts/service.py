@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import NotFound, UsageError
 from core.settings import Settings
-from monitoring.alerts.conditions import Condition
+from monitoring.alerts.conditions import SEVERITY, Condition
 
 log = logging.getLogger(__name__)
 
@@ -145,3 +145,13 @@ def acknowledge(*, session: Session, alert_id: int, actor: str, at: datetime) ->
         raise NotFound(f"no alert {alert_id}")
     log.info("alert %d acknowledged by %s", alert_id, actor)
     return _row(row)
+
+
+def firing_counts(*, session: Session) -> dict[tuple[str, str], int]:
+    """Alerts firing now by (rule, severity); every rule is present, with 0 when none fires."""
+    counts = {(rule, severity): 0 for rule, severity in SEVERITY.items()}
+    for rule, severity, n in session.execute(text(
+            "SELECT rule, severity, count(*) FROM alert WHERE state = 'firing' "
+            "GROUP BY rule, severity")):
+        counts[(rule, severity)] = int(n)
+    return counts

@@ -19,6 +19,7 @@ import httpx
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from core import metrics
 from core.clock import utcnow
 from core.logging import hide_url_secrets
 from core.settings import Settings
@@ -129,6 +130,8 @@ def deliver_due(*, session: Session, settings: Settings, now: datetime,
     finally:
         if own:
             http.close()
+        metrics.delivered("gateway", counts, {"sent": "delivered", "retrying": "retrying",
+                                              "failed": "failed"})
     return counts
 
 

@@ -42,7 +42,7 @@ starts AS (
     WINDOW w AS (PARTITION BY area_id ORDER BY s, e NULLS LAST ROWS UNBOUNDED PRECEDING)
 ),
 pieces AS (
-    SELECT x.area_id, v.variant, x.s, x.e, v.gs, (v.m IS NULL OR x.s > v.m) AS is_new,
+    SELECT x.area_id, v.variant, x.s, x.e, x.s_clip, x.e_clip, v.gs, (v.m IS NULL OR x.s > v.m) AS is_new,
            GREATEST(EXTRACT(EPOCH FROM x.e_clip - GREATEST(x.s_clip, COALESCE(v.c, x.s_clip))), 0)
                AS contrib
       FROM starts x
