@@ -12,14 +12,14 @@ import html
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import folium
 from branca.element import Figure
 from sqlalchemy.orm import Session
 
-from core.clock import utcnow
+from core.clock import LOCAL_TZ, utcnow
 from core.i18n import Lang, normalise
 from core.i18n import _ as N_
 from core.settings import Settings
@@ -27,6 +27,7 @@ from maps import elements, styles
 from maps.assets import Links, offline
 from maps.timeline import cause_label, fmt_duration, timeline_svg
 from monitoring import mapdata as mon
+from monitoring.planning import repeat_planned
 from spatial import mapdata as geo
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,12 @@ TAG_LABELS = {
     "weak_supply_village": N_("Weak-supply village"), "ethnic_minority_area": N_("Ethnic-minority area"),
     "old_compound": N_("Old residential compound"), "core_zone": N_("Core zone"),
 }
+
+PLANNED_KIND = {"outage": N_("record {id}"), "work": N_("work {id}")}
+"""A planned interruption's ref as the findings table names it (SPEC section 14's kinds)."""
+FINDINGS_FROM = "frequent_year_days"
+"""The repeat-planned findings shown are those whose second interruption starts at most this
+setting's days ago (the history the page shows), or later: planned works ahead included."""
 
 AREA_CSS = """
 #{map}.folium-map {{ position: absolute; top: 0; left: 0; bottom: 0; width: 55%; height: 100%; }}
@@ -167,6 +174,43 @@ def case_html(case: dict[str, Any] | None, lang: Lang | None = None) -> str:
     return f"<dl>{items}</dl>"
 
 
+def area_findings(*, session: Session, settings: Settings,
+                  area_id: str) -> tuple[datetime, list[dict[str, Any]]]:
+    """The area's repeat-planned findings (一停多用) from ``FINDINGS_FROM`` days ago on, and that start."""
+    since = utcnow() - timedelta(days=int(getattr(settings, FINDINGS_FROM)))
+    rows = repeat_planned.findings(session=session, settings=settings, start=since,
+                                   end=repeat_planned.FAR_FUTURE, area_ids=[area_id])
+    return since, rows
+
+
+def findings_html(rows: Sequence[dict[str, Any]], *, since: datetime, settings: Settings,
+                  lang: Lang | None = None) -> str:
+    """The repeated planned outages of the area: each pair, both sides dated and named, days apart."""
+    lang = lang or Lang()
+    _ = lang.gettext
+    intro = _("Planned interruptions of this area that start at most {days} days after the one "
+              "before, with the second one since {since}. Each is a second outage of the same "
+              "customers that one outage could have served.").format(
+        days=settings.repeat_planned_days, since=lang.date(since.astimezone(LOCAL_TZ).date()))
+    if not rows:
+        none = _("No repeated planned outages for this area.")
+        return f'<p>{_e(intro)}</p><p class="muted">{_e(none)}</p>'
+
+    def side(kind: Any, ref: Any, when: Any) -> str:
+        label = _(PLANNED_KIND[kind]) if kind in PLANNED_KIND else "{id}"
+        return (f'<span class="t">{_e(_when(when, lang))}</span><br>'
+                f'<span data-kind="{_e(kind)}">{_e(label.format(id=ref))}</span>')
+
+    body = "".join(
+        f'<tr class="gw-finding"><td>{side(r["first_kind"], r["first_ref"], r["first_start"])}</td>'
+        f'<td>{side(r["second_kind"], r["second_ref"], r["second_start"])}</td>'
+        f'<td class="t">{_e(format(float(r["days_apart"]), "g"))}</td></tr>' for r in rows)
+    heads = "".join(f'<th scope="col">{_e(h)}</th>'
+                    for h in (_("First interruption"), _("Second interruption"), _("Days apart")))
+    return (f'<p>{_e(intro)}</p><div class="gw-table"><table class="gw-findings"><thead><tr>{heads}'
+            f"</tr></thead><tbody>{body}</tbody></table></div>")
+
+
 def _tag(tag: dict[str, Any], lang: Lang) -> str:
     """One tag: the overlay, the share of the area it covers, and the features' names."""
     layer = str(tag["layer"])
@@ -178,7 +222,7 @@ def _tag(tag: dict[str, Any], lang: Lang) -> str:
 
 def _panel(*, detail: dict[str, Any], status: dict[str, Any], feeder: dict[str, Any],
            history: list[dict[str, Any]], case: str, links: Links, settings: Settings, lang: Lang,
-           switch: str) -> str:
+           switch: str, findings: str = "") -> str:
     _ = lang.gettext
     tags = "".join(_tag(t, lang) for t in status["tags"]) or "<li>" + _e(_("none")) + "</li>"
     counted = sum(1 for r in history if r.get("counts"))
@@ -209,7 +253,8 @@ def _panel(*, detail: dict[str, Any], status: dict[str, Any], feeder: dict[str, 
         window_days=settings.frequent_window_days)
     words = {k: _e(v) for k, v in (
         ("back", _("Overview map")), ("area", _("Transformer area")), ("facts", _("Facts")),
-        ("tags", _("Tags")), ("history", _("Interruption history")), ("case", _("Remediation case")))}
+        ("tags", _("Tags")), ("history", _("Interruption history")), ("case", _("Remediation case")),
+        ("findings", _("Repeated planned outages (one outage, many jobs)")))}
     back = f'<a href="{html.escape(links.overview)}">&larr; {words["back"]}</a>'
     return (
         f'<main class="gw-panel gw-area-panel"><div class="gw-area-top">{back}{switch}</div>'
@@ -220,7 +265,9 @@ def _panel(*, detail: dict[str, Any], status: dict[str, Any], feeder: dict[str, 
         f'<h2>{words["tags"]}</h2><ul>{tags}</ul>'
         f'<h2>{words["history"]}</h2><p>{_e(summary)}</p>'
         f"{timeline_svg(history, now=utcnow(), year_days=settings.frequent_year_days, lang=lang)}"
-        f'{history_table(history, lang)}<h2>{words["case"]}</h2>{case}</main>'
+        f'{history_table(history, lang)}'
+        f'<h2 id="repeat-planned">{words["findings"]}</h2>{findings}'
+        f'<h2>{words["case"]}</h2>{case}</main>'
     )
 
 
@@ -261,6 +308,7 @@ def area_html(*, session: Session, settings: Settings, area_id: str, links: Link
                               asset_id=str(detail["feeder_id"]))
     history = mon.area_history(session=session, settings=settings, area_id=area_id, limit=HISTORY_LIMIT)
     case = mon.area_case(session=session, area_id=area_id)
+    since, found = area_findings(session=session, settings=settings, area_id=area_id)
 
     m = folium.Map(location=[float(detail["y1"]), float(detail["x1"])], zoom_start=14, tiles=None,
                    control_scale=False, width="55%", height="100%", zoom_snap=0.25)
@@ -310,5 +358,6 @@ def area_html(*, session: Session, settings: Settings, area_id: str, links: Link
     root.header.add_child(folium.Element(f"<title>{title}</title>{icon}<style>{style}</style>"), name="title")
     root.html.add_child(folium.Element(_panel(
         detail=detail, status=status, feeder=feeder, history=history,
-        case=case_html(case, lang), links=links, settings=settings, lang=lang, switch=switch)))
+        case=case_html(case, lang), links=links, settings=settings, lang=lang, switch=switch,
+        findings=findings_html(found, since=since, settings=settings, lang=lang))))
     return elements.with_html_lang(str(root.render()), lang)

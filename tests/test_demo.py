@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -66,9 +66,41 @@ def test_demo_loads_assets_overlays_tags_regions_and_streams(
     finally:
         engine.dispose()
 
+    _planning_findings(cli.url)
+
     rows = json.loads(cli("report", "tags", "--format", "json").output)
     assert {r["layer"] for r in rows} >= {"core_zone", "ethnic_minority_area"}
     assert all(r["share"] >= 0.5 for r in rows)
+
+
+def _planning_findings(url: str) -> None:
+    """The demo's planning inputs (SPEC section 14) make every kind of finding the rules know."""
+    from sqlalchemy.orm import Session
+
+    from core.settings import Settings
+    from monitoring.planning import arrears, merge_candidates, repeat_planned
+
+    anchor = datetime.fromisoformat(ANCHOR)
+    settings = Settings(database_url=url)
+    engine = create_engine(url)
+    try:
+        with Session(engine) as s:
+            found = repeat_planned.findings(session=s, settings=settings, start=anchor - timedelta(days=60),
+                                            end=anchor + timedelta(days=90))
+            kinds = {(r["first_kind"], r["second_kind"]) for r in found}
+            assert {("outage", "work"), ("work", "work")} <= kinds, kinds
+            assert any(r["first_ref"].startswith("OT-P") for r in found)
+            pairs = merge_candidates.pairs(session=s, settings=settings)
+            assert any(all(w.startswith("WK-P") for w in p["work_ids"]) for p in pairs)
+            reports = arrears.prereports(session=s, settings=settings, start=anchor - timedelta(days=40),
+                                         end=anchor + timedelta(days=40), as_of=anchor)
+            statuses = {r["status"] for r in reports}
+            assert {"due", "late", "ok"} <= statuses, statuses
+            assert all(r["compound_id"] and r["compound_id"].startswith("OC-")
+                       for r in reports if r["status"] == "due")
+            assert not any(r["households"] == 40 for r in reports)     # the safety one adds nothing
+    finally:
+        engine.dispose()
 
 
 def _digest(folder: Path) -> dict[str, str]:

@@ -26,6 +26,7 @@ from spatial import loaders, tags
 from spatial.crs import GCJ02, WGS84
 from spatial.demo.boundaries import URBAN, admin_path, counties, overlays
 from spatial.demo.grid import build_grid
+from spatial.demo.planning import generate_planning
 from spatial.demo.streams import generate_streams, storm
 
 log = logging.getLogger(__name__)
@@ -112,11 +113,17 @@ def generate(*, out_dir: Path, scale: str, seed: int, anchor: datetime | None = 
     storm_events = storm(np.random.default_rng([seed, 13]), grid.areas, grid.meters,
                          streams.outages, anchor)
     files["storm"] = _write_jsonl(storm_events, out_dir / "storm.jsonl")
+    # The planning inputs (SPEC section 14), from their own generator too.
+    plan = generate_planning(np.random.default_rng([seed, 19]), grid.areas, core_area, feats, anchor)
+    files["planning_outages"] = _write_csv(plan.outages, out_dir / "planning-outages.csv")
+    files["planning_works"] = _write_csv(plan.works, out_dir / "planning-works.csv")
+    files["disconnections"] = _write_csv(plan.disconnections, out_dir / "disconnections.csv")
     counts = {
         "counties": len(per_county), "feeders": len(grid.feeders), "areas": len(grid.areas),
         "meters": len(grid.meters), "overlay_features": len(feats), "outages": len(streams.outages),
         "works": len(streams.works), "meter_events": len(streams.meter_events),
-        "storm_events": len(storm_events),
+        "storm_events": len(storm_events), "planning_outages": len(plan.outages),
+        "planning_works": len(plan.works), "disconnections": len(plan.disconnections),
     }
     manifest = {"scale": scale, "seed": seed, "anchor": anchor.isoformat(), "counts": counts,
                 "files": files}
@@ -183,7 +190,9 @@ def load_demo(
     done("tags_refreshed", True)
     from ingest.service import ingest
 
-    for kind, key in (("outages", "outages"), ("works", "works"), ("meter-events", "meter_events")):
+    for kind, key in (("outages", "outages"), ("works", "works"), ("meter-events", "meter_events"),
+                      ("outages", "planning_outages"), ("works", "planning_works"),
+                      ("disconnections", "disconnections")):
         result = ingest(session=session, kind=kind, source=Path(files[key]))
         done(key, _accepted(result.accounting))
     loaded["generated"] = manifest["counts"]
@@ -194,7 +203,7 @@ LOADED_TABLES = (
     "admin_division", "admin_piece", "feeder", "area", "meter", "overlay_feature",
     "overlay_piece", "overlay_union_piece", "asset_tag", "asset_region", "outage_record",
     "maintenance_work", "meter_event", "ingest_change", "inferred_interruption",
-    "area_meter_off_span",
+    "area_meter_off_span", "disconnection",
 )
 """The tables a demo load fills (analyzed before the first monitoring run)."""
 
