@@ -48,7 +48,8 @@ class _Merge:
         self.stage = stage
         self.label = label
         delta = stage.name.as_string(cur).replace("_meter_stage_", "_meter_delta_")
-        self.names: dict[str, sql.Composable] = {"stage": stage.name, "delta": sql.SQL(delta)}
+        self.names: dict[str, sql.Composable] = {"stage": stage.name, "delta": sql.SQL(delta),
+                                                 "kind": stage.kind}
         self.names["fields"] = sql.SQL(", ").join(
             sql.SQL("s.{}").format(sql.Identifier(c)) for c in stage.columns)
         self.rejects: list[tuple[int, str, str]] = []

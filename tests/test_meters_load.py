@@ -235,3 +235,13 @@ def test_the_staging_table_is_private_to_the_load(areas, tmp_path) -> None:  # t
     load_meters(session=areas, path=path)
     left = areas.execute(text("SELECT relname FROM pg_class WHERE relname LIKE '\\_meter\\_%'")).all()
     assert left == []  # the stage and the delta went with the load (and are never committed)
+
+
+def test_a_role_that_may_not_create_tables_stages_in_a_temporary_table(  # type: ignore[no-untyped-def]
+        areas, tmp_path) -> None:
+    areas.execute(text("SET LOCAL search_path = pg_catalog, public"))  # new tables: pg_catalog, refused
+    path = tmp_path / "m.csv"
+    path.write_text("meter_id,area_id\nTML-1,TML-A0\nTML-2,TML-NOPE\nTML-1,TML-A1\n")
+    acct = load_meters(session=areas, path=path)
+    assert (acct.accepted, acct.duplicates, acct.rejected) == (1, 1, 1)
+    assert _stored(areas) == {"TML-1": ("TML-A1", None, None)}

@@ -44,7 +44,7 @@ SELECT DISTINCT ON (meter_id) meter_id, area_id, ST_Point(lon, lat, 4326), now()
  ORDER BY meter_id, line DESC
 
 -- name: delta_table
-CREATE UNLOGGED TABLE {delta} (
+CREATE {kind} TABLE {delta} (
     sid      tid,
     line     bigint,
     meter_id text,
