@@ -355,8 +355,8 @@ def area_html(*, session: Session, settings: Settings, area_id: str, links: Link
     title = html.escape(_("gridwatch · area {id}").format(id=detail["area_id"]))
     icon = '<link rel="icon" href="data:,">'
     style = AREA_CSS.format(map=m.get_name(), narrow=NARROW, phone_map=PHONE_MAP_HEIGHT)
-    root.header.add_child(folium.Element(f"<title>{title}</title>{icon}<style>{style}</style>"), name="title")
-    root.html.add_child(folium.Element(_panel(
+    root.header.add_child(elements.Raw(f"<title>{title}</title>{icon}<style>{style}</style>"), name="title")
+    root.html.add_child(elements.Raw(_panel(
         detail=detail, status=status, feeder=feeder, history=history,
         case=case_html(case, lang), links=links, settings=settings, lang=lang, switch=switch,
         findings=findings_html(found, since=since, settings=settings, lang=lang))))

@@ -322,7 +322,7 @@ def overview_html(
         m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     root = m.get_root()
     assert isinstance(root, Figure)
-    root.header.add_child(folium.Element(
+    root.header.add_child(elements.Raw(
         f"<title>{html.escape(_(TITLE))}</title><link rel=\"icon\" href=\"data:,\">"), name="title")
     counts_by_status = mon.status_counts(session=session, county=county)
     root.html.add_child(elements.title_box(_title(counts=counts_by_status, period=raw_label, metric=metric,

@@ -101,23 +101,26 @@ def area_history(
 
 _ALERT_POINTS = """
 WITH firing AS (
+    -- A work's asset and a meter's area are looked up only for those alerts (CASE evaluates a
+    -- branch's subquery only when it is taken): 38,000 firing alerts on the province demo.
     SELECT a.id, a.rule, a.severity, a.subject_type, a.subject_id, a.summary, a.starts_at,
-           CASE WHEN a.subject_type IN ('area', 'feeder') THEN a.subject_type
-                WHEN a.subject_type = 'work' THEN w.asset_type
-                WHEN a.subject_type = 'meter' THEN 'area' END AS at,
-           CASE WHEN a.subject_type IN ('area', 'feeder') THEN a.subject_id
-                WHEN a.subject_type = 'work' THEN w.asset_id
-                WHEN a.subject_type = 'meter' THEN m.area_id END AS ai,
-           m.geom AS meter_geom
+           CASE a.subject_type WHEN 'area' THEN 'area' WHEN 'feeder' THEN 'feeder' WHEN 'meter' THEN 'area'
+                WHEN 'work' THEN (SELECT w.asset_type FROM maintenance_work w WHERE w.work_id = a.subject_id)
+           END AS at,
+           CASE a.subject_type WHEN 'area' THEN a.subject_id WHEN 'feeder' THEN a.subject_id
+                WHEN 'work' THEN (SELECT w.asset_id FROM maintenance_work w WHERE w.work_id = a.subject_id)
+                WHEN 'meter' THEN (SELECT m.area_id FROM meter m WHERE m.meter_id = a.subject_id)
+           END AS ai,
+           CASE WHEN a.subject_type = 'meter'
+                THEN (SELECT m.geom FROM meter m WHERE m.meter_id = a.subject_id) END AS meter_geom
       FROM alert a
-      LEFT JOIN maintenance_work w ON a.subject_type = 'work' AND w.work_id = a.subject_id
-      LEFT JOIN meter m ON a.subject_type = 'meter' AND m.meter_id = a.subject_id
      WHERE a.state = 'firing'
 ), placed AS (
-    SELECT f.*, r.county_adcode, r.prefecture_adcode
-      FROM firing f
-      LEFT JOIN asset_region r ON r.asset_type = f.at AND r.asset_id = f.ai
-     WHERE CAST(:county AS text) IS NULL OR :county IN (r.county_adcode, r.prefecture_adcode)
+    SELECT f.* FROM firing f
+     WHERE CAST(:county AS text) IS NULL
+        OR EXISTS (SELECT 1 FROM asset_region r
+                    WHERE r.asset_type = f.at AND r.asset_id = f.ai
+                      AND :county IN (r.county_adcode, r.prefecture_adcode))
 ), counted AS (
     SELECT p.*, count(*) OVER () AS total FROM placed p
     ORDER BY (p.severity = 'critical') DESC, p.starts_at DESC, p.id DESC
@@ -126,10 +129,11 @@ WITH firing AS (
 SELECT c.id, c.rule, c.severity, c.subject_type, c.subject_id, c.summary, c.starts_at, c.total,
        ST_X(g.g) AS lon, ST_Y(g.g) AS lat
   FROM counted c
+  -- OFFSET 0 keeps the point a subquery computed once per alert, not once per use below.
   CROSS JOIN LATERAL (SELECT COALESCE(c.meter_geom, CASE c.at
       WHEN 'area' THEN (SELECT ST_PointOnSurface(x.geom) FROM area x WHERE x.area_id = c.ai)
       WHEN 'feeder' THEN (SELECT ST_ClosestPoint(x.geom, ST_Centroid(x.geom)) FROM feeder x
-                           WHERE x.feeder_id = c.ai) END) AS g) g
+                           WHERE x.feeder_id = c.ai) END) AS g OFFSET 0) g
  WHERE g.g IS NOT NULL
 """
 
