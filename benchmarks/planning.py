@@ -31,10 +31,8 @@ import random
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from sqlalchemy import create_engine
@@ -42,7 +40,7 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.scratch import create, drop, libpq, server  # noqa: E402
+from benchmarks.scratch import create, drop, libpq, loadavg, server, timed  # noqa: E402
 
 TARGET_S = 5.0
 PER_FEEDER = 20
@@ -141,24 +139,6 @@ def load(url: str, areas: int, seed: int = 19) -> dict[str, int]:
         conn.commit()
         conn.execute("ANALYZE")
     return counts
-
-
-def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    """The best wall time of ``repeat`` runs, and the last result."""
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, result
-
-
-def loadavg() -> str:
-    """/proc/loadavg's first three figures (the machine is shared)."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def main() -> None:

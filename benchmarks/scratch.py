@@ -6,6 +6,11 @@ Imported by the benchmark scripts as ``benchmarks.scratch`` (they put the reposi
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import psycopg
 from sqlalchemy.engine import make_url
 
@@ -70,3 +75,21 @@ def drop(url: str) -> None:
     dispose_engines()
     with _admin(url) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """The best wall time of ``repeat`` runs, and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, result
+
+
+def loadavg() -> str:
+    """/proc/loadavg's first three figures (the machine is shared)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"

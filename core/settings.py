@@ -141,6 +141,22 @@ class Settings(BaseSettings):
         default=24.0, gt=0, description="A pre-report still due this close to its deadline "
         "raises the alert arrears_prereport_due.")
 
+    # Distributed-PV hosting capacity (SPEC section 15, docs/hosting-capacity.md)
+    hosting_beta: float = Field(
+        default=0.8, gt=0, le=1, description="β, the largest reverse load rate of a "
+        "transformer (DL/T 2041): the share of its capacity PV may feed back.")
+    hosting_cos_phi: float = Field(
+        default=0.95, gt=0, le=1, description="cos φ, the power factor at which the "
+        "transformer's kVA become kW.")
+    hosting_tau: float = Field(
+        default=1.0, gt=0, le=1, description="τ, the PV output coefficient: the largest share of "
+        "installed PV kW that is output at once.")
+
+    # Connection time limits (SPEC section 16, docs/connections.md)
+    holidays_file: Path | None = Field(
+        default=None, description="A CSV of date,kind[,name] rows (kind holiday or workday) "
+        "that adds or replaces whole years of the working-day calendar (core/workdays.py).")
+
     # Retention
     meter_event_retention_days: int = Field(
         default=3 * 365,
@@ -179,7 +195,8 @@ class Settings(BaseSettings):
     public_rate_per_minute: int = Field(
         default=120, ge=1, le=1_000_000,
         description="Requests a minute each client address may make to the public routes "
-        "(/public/outages.json, /public/lookup); past it, 429 with Retry-After.",
+        "(/public/outages.json, /public/lookup, /public/hosting-capacity.json); past it, 429 "
+        "with Retry-After.",
     )
     max_rejects_per_batch: int = Field(
         default=10_000, ge=1,

@@ -1,4 +1,4 @@
-"""Outage records, maintenance works and disconnections: validate, COPY, replace by key set-based."""
+"""Outage records, works, disconnections, area loads and PV: validate, COPY, replace by key set-based."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from core import clock
 from core.accounting import Accounting
 from ingest.sqlfiles import sql
 from ingest.validation import (
+    APPLICATIONS,
+    AREA_LOADS,
     DISCONNECTIONS,
     OUTAGES,
+    PV,
     WORKS,
     RowError,
     StreamSpec,
@@ -24,8 +27,10 @@ from ingest.validation import (
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 100_000
-FILES = {"outages": "outages.sql", "works": "works.sql", "disconnections": "disconnections.sql"}
-SPECS = {"outages": OUTAGES, "works": WORKS, "disconnections": DISCONNECTIONS}
+FILES = {"outages": "outages.sql", "works": "works.sql", "disconnections": "disconnections.sql",
+         "area-loads": "area_loads.sql", "pv": "pv.sql", "applications": "applications.sql"}
+SPECS = {"outages": OUTAGES, "works": WORKS, "disconnections": DISCONNECTIONS,
+         "area-loads": AREA_LOADS, "pv": PV, "applications": APPLICATIONS}
 
 
 def _cell(value: str | datetime | None) -> str:
@@ -78,7 +83,7 @@ def ingest_records(*, conn: psycopg.Connection, kind: str, batch_id: int,
                 copy.write(data)
             cur.execute(sql(file, "unknown_assets"))
             for line, asset_type, asset_id in cur.fetchall():
-                acct.reject(int(line), "asset_id", _unknown_reason(asset_type, asset_id))
+                acct.reject(int(line), spec.asset_field, _unknown_reason(asset_type, asset_id))
             cur.execute(sql(file, "classify"))
             for verdict, n in cur.fetchall():
                 setattr(acct, verdict, getattr(acct, verdict) + int(n))

@@ -1,4 +1,4 @@
-"""Ingest a meter-event, outage, works or disconnections input: the one path behind CLI and HTTP."""
+"""Ingest meter events, outages, works, disconnections, area loads or PV: the one path behind CLI and HTTP."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from ingest.validation import SPECS
 
 log = logging.getLogger(__name__)
 
-KINDS = ("meter-events", "outages", "works", "disconnections")
+KINDS = ("meter-events", "outages", "works", "disconnections", "area-loads", "pv", "applications")
 FORMATS = ("csv", "jsonl")
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from core.clock import parse_timestamp
+from core.clock import LOCAL_TZ, parse_timestamp
 
 KINDS = ("off", "on")
 ASSET_TYPES = ("feeder", "area")
@@ -19,6 +21,13 @@ TRUE_WORDS = ("true", "t", "1", "yes", "y", "是")
 FALSE_WORDS = ("false", "f", "0", "no", "n", "否")
 MAX_COUNT = 1_000_000
 """The largest count (households) a row may carry."""
+PV_STATUSES = ("connected", "registered")
+"""A distributed-PV installation's status (SPEC section 15): registered is approved, not connected."""
+MAX_KW = 1_000_000.0
+"""The largest power (kW) a row may carry: more is a unit mistake (W for kW)."""
+CUSTOMER_CLASSES = ("lv_resident", "lv_three_zero", "lv_other", "hv_single", "hv_dual")
+"""A connection application's customer class (SPEC section 16)."""
+_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 TIME_HINT = "use ISO 8601, e.g. 2026-05-01T08:30:00+08:00 or 2026-05-01 08:30:00 (Beijing time)"
 FUTURE_SLACK = timedelta(minutes=10)
 """How far ahead of the clock an event time may be (clock skew); anything later is rejected."""
@@ -49,6 +58,12 @@ class StreamSpec:
     """Whole numbers from 0 to ``MAX_COUNT``, stored as their plain decimal text."""
     flags: tuple[str, ...] = ()
     """true/false fields (also 1/0, yes/no, 是/否); empty is false; stored as ``true``/``false``."""
+    powers: tuple[str, ...] = ()
+    """Powers in kW from 0 to ``MAX_KW`` (decimals allowed), stored as their float text."""
+    asset_field: str = "asset_id"
+    """The field named in the reject of a row whose area (or asset) is unknown."""
+    dates: tuple[str, ...] = ()
+    """Calendar dates (``2026-12-31``; a full timestamp gives its Beijing date), stored as ISO text."""
 
 
 METER_EVENTS = StreamSpec(
@@ -79,7 +94,26 @@ DISCONNECTIONS = StreamSpec(
     {"reason": REASONS}, ("planned_start", "reported_at"),
     not_future=("reported_at",), counts=("households",), flags=("important_user",),
 )
-SPECS = {s.kind: s for s in (METER_EVENTS, OUTAGES, WORKS, DISCONNECTIONS)}
+AREA_LOADS = StreamSpec(
+    "area-loads", ("area_id", "typical_load_kw"), ("area_id", "typical_load_kw"), {}, (),
+    powers=("typical_load_kw",), asset_field="area_id",
+)
+PV = StreamSpec(
+    "pv", ("pv_id", "area_id", "kw", "status"), ("pv_id", "area_id", "kw", "status"),
+    {"status": PV_STATUSES}, (), powers=("kw",), asset_field="area_id",
+)
+APPLICATIONS = StreamSpec(
+    "applications",
+    ("app_id", "area_id", "county", "customer_class", "external_works", "booked_at",
+     "energized_at", "needs_upgrade", "upgrade_estimated_days", "upgrade_due"),
+    ("app_id", "customer_class", "booked_at"),
+    {"customer_class": CUSTOMER_CLASSES}, ("booked_at", "energized_at"),
+    ("booked_at", "energized_at"), not_future=("energized_at",),
+    counts=("upgrade_estimated_days",), flags=("external_works", "needs_upgrade"),
+    asset_field="area_id", dates=("upgrade_due",),
+)
+SPECS = {s.kind: s for s in (METER_EVENTS, OUTAGES, WORKS, DISCONNECTIONS, AREA_LOADS, PV,
+                             APPLICATIONS)}
 
 
 def missing(field: str) -> RowError:
@@ -148,6 +182,10 @@ def validate(spec: StreamSpec, row: dict[str, str | None],
         out[f] = None if row.get(f) is None else parse_count(f, str(row[f]))
     for f in spec.flags:
         out[f] = parse_flag(f, row.get(f))
+    for f in spec.powers:
+        out[f] = None if row.get(f) is None else parse_kw(f, str(row[f]))
+    for f in spec.dates:
+        out[f] = None if row.get(f) is None else parse_date(f, str(row[f]))
     if now is not None:
         for f in spec.not_future:
             when = out[f]
@@ -158,7 +196,9 @@ def validate(spec: StreamSpec, row: dict[str, str | None],
         start, end = out[start_f], out[end_f]
         if isinstance(start, datetime) and isinstance(end, datetime) and end < start:
             hint = ("correct the times, or leave end_time empty while the outage lasts"
-                    if end_f == "end_time" else "correct the planned window")
+                    if end_f == "end_time" else
+                    "supply cannot come on before the booked service; correct the times"
+                    if end_f == "energized_at" else "correct the planned window")
             raise RowError(end_f, f"{end_f} {row[end_f]} is before {start_f} {row[start_f]}; {hint}")
     return out
 
@@ -168,12 +208,41 @@ def validate(spec: StreamSpec, row: dict[str, str | None],
 def parse_count(field: str, value: str) -> str:
     """A whole number from 0 to ``MAX_COUNT`` (``51`` or ``51.0``) as plain text, or ``RowError``."""
     text = value.strip().removeprefix("+")
+    if text.startswith("-") and text[1:].replace(".", "", 1).isdigit():
+        raise RowError(field, f"{field} {value} is negative; give a number 0 or more")
     whole, _, frac = text.partition(".")
     if not (whole.isascii() and whole.isdigit()) or frac.strip("0"):
         raise RowError(field, f"{field} '{value}' is not a whole number; give a count such as 51")
     if int(whole) > MAX_COUNT:
         raise RowError(field, f"{field} {value} is more than {MAX_COUNT}; check the value")
     return str(int(whole))
+
+
+def parse_date(field: str, value: str) -> str:
+    """A date (``2026-12-31``, or a timestamp's Beijing date) as ISO text, or ``RowError``."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text).isoformat()
+        return parse_timestamp(text).astimezone(LOCAL_TZ).date().isoformat()
+    except (ValueError, OverflowError):
+        raise RowError(field, f"cannot read {field} '{value}' as a date; use YYYY-MM-DD, "
+                              "e.g. 2026-12-31") from None
+
+
+def parse_kw(field: str, value: str) -> str:
+    """A power in kW from 0 to ``MAX_KW`` (``24``, ``24.5``, ``2.4e1``) as float text, or ``RowError``."""
+    text = value.strip()
+    if not _DECIMAL.fullmatch(text):
+        raise RowError(field, f"{field} '{value}' is not a number; give kW as a plain decimal "
+                              "number such as 24.5")
+    kw = float(text)
+    if not math.isfinite(kw) or kw > MAX_KW:
+        raise RowError(field, f"{field} {value} is more than {MAX_KW:,.0f} kW; check the unit "
+                              "(kW, not W)")
+    if kw < 0:
+        raise RowError(field, f"{field} {value} is negative; give kW as a number 0 or more")
+    return repr(kw + 0.0)
 
 
 def parse_flag(field: str, value: str | None) -> str:

@@ -20,7 +20,7 @@ from core.errors import UsageError
 from core.i18n import Lang, normalise
 from core.i18n import _ as N_
 from core.settings import Settings
-from maps import elements, styles
+from maps import elements, hosting, styles
 from maps.assets import Links, offline
 from monitoring import mapdata as mon
 from monitoring.live import PROGRESS_STEPS, live_list
@@ -248,6 +248,7 @@ def overview_html(
         "choropleth": {"breaks": styles.nice_breaks(list((values or {}).values())),
                        "colors": list(styles.CHOROPLETH_COLORS)},
         "attribution": elements.attribution(settings, lang), "scale": True,
+        **hosting.setup_options(),
     }, lang=lang).add_to(m)
 
     county_rows = geo.counties(session=session, tolerance=geo.COUNTY_TOLERANCE[scale], county=county)
@@ -300,6 +301,10 @@ def overview_html(
             _asset_layer(session=session, settings=settings, kind=kind, count=n, county=county,
                          tiles=tiles and n > limit, tolerance=tolerance, links=links, href=href,
                          lang=lang).add_to(m)
+    host, host_legend = hosting.layer(session=session, county=county, tiles=tiles and counts["areas"] > limit,
+                                      tolerance=tolerance, links=links, lang=lang)
+    if host is not None:
+        host.add_to(m)
 
     shown, firing = mon.firing_alerts(session=session, county=county, limit=max(limit, 1))
     alert_data = elements.feature_collection(
@@ -314,7 +319,7 @@ def overview_html(
 
     legend = styles.legend_html(overlays=shown_overlays, metric=metric if breaks else None, period=label,
                                 breaks=breaks, alerts=firing, alerts_shown=len(shown), notes=notes,
-                                live=live_note, lang=lang)
+                                live=live_note, lang=lang) + (host_legend or "")
     elements.Legend(legend).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     elements.Fold().add_to(m)

@@ -45,6 +45,8 @@ def after_ingest(*, engine: Engine, settings: Settings, now: datetime | None = N
     _observe({"interruptions": t1 - t0}, "ingest")
     warning = "; ".join(filter(None, [warning, _planning_alerts(engine=engine, settings=settings,
                                                                 now=now)])) or None
+    warning = "; ".join(filter(None, [warning, _hosting(engine=engine, settings=settings,
+                                                        now=now)])) or None
     t1 = time.perf_counter()
     queued = 0
     try:
@@ -68,16 +70,18 @@ def after_ingest(*, engine: Engine, settings: Settings, now: datetime | None = N
 def _planning_alerts(*, engine: Engine, settings: Settings, now: datetime) -> str | None:
     """Raise or resolve the planning rules' alerts at ``now`` (SPEC section 14), in their own
     transaction: a work that would repeat a planned outage, or a disconnection whose pre-report
-    is due within a day, alerts as soon as it is ingested. A failure is a warning; the
+    is due within a day, or a connection application at risk of its limit (SPEC section 16),
+    alerts as soon as it is ingested. A failure is a warning; the
     scheduled alert job evaluates the same rules."""
     from monitoring.alerts.evaluate import evaluate_alerts
+    from monitoring.connections.alerts import RULES as CONNECTION_RULES
     from monitoring.planning.alerts import RULES
 
     try:
         with Session(bind=engine, expire_on_commit=False) as session:
             session.execute(text(RULES_LOCK))
             result = evaluate_alerts(session=session, settings=settings, as_of=now, now=now,
-                                     only=RULES)
+                                     only=RULES + CONNECTION_RULES)
             session.commit()
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
@@ -85,6 +89,24 @@ def _planning_alerts(*, engine: Engine, settings: Settings, now: datetime) -> st
         return f"the planning alerts were not evaluated ({reason}); the alert job evaluates them"
     if result["errors"]:
         return "the planning alerts failed: " + "; ".join(result["errors"])
+    return None
+
+
+def _hosting(*, engine: Engine, settings: Settings, now: datetime) -> str | None:
+    """Recompute the current quarter's PV hosting capacity if its inputs changed (SPEC section
+    15), in its own transaction; a failure is a warning (the monitoring job recomputes it)."""
+    from monitoring.hosting.capacity import refresh_current
+
+    t0 = time.perf_counter()
+    try:
+        with Session(bind=engine, expire_on_commit=False) as session:
+            refresh_current(session=session, settings=settings, now=now)
+            session.commit()
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        log.warning("hosting capacity not refreshed after ingest: %s", reason)
+        return f"the hosting capacity was not recomputed ({reason}); the monitoring job recomputes it"
+    _observe({"hosting": time.perf_counter() - t0}, "ingest")
     return None
 
 

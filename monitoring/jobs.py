@@ -147,6 +147,19 @@ def map_cache(*, session: Session, settings: Settings, as_of: datetime, now: dat
     return precompute(session=session, settings=settings, now=now)
 
 
+@job("hosting")
+def hosting_capacity(*, session: Session, settings: Settings, as_of: datetime,
+                     now: datetime) -> dict[str, Any]:
+    """Recompute the current quarter's PV hosting capacity when its inputs or parameters changed.
+
+    The quarter is the one of ``now`` (the clock), never of ``as_of``: an ended quarter is kept
+    as it was stored (docs/hosting-capacity.md).
+    """
+    from monitoring.hosting.capacity import refresh_current
+
+    return refresh_current(session=session, settings=settings, now=now)
+
+
 @job("cases")
 def open_cases(*, session: Session, settings: Settings, as_of: datetime, now: datetime) -> Any:
     """Open remediation cases for assets that became frequent (SPEC section 8)."""
@@ -190,6 +203,7 @@ STEPS: list[Job] = [
     frequent_outage_status,
     open_cases,
     map_cache,
+    hosting_capacity,
     evaluate_alerts,
 ]
 # Steps whose failure does not fail an evaluation.

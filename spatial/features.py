@@ -281,7 +281,7 @@ def extent(*, session: Session, collection_id: str) -> Bbox | None:
     return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
 
 
-TILE_LAYERS = ("feeders", "areas", *OVERLAY_LAYERS)
+TILE_LAYERS = ("feeders", "areas", "hosting", *OVERLAY_LAYERS)
 MAX_ZOOM = 22
 EXTENT = 4096
 BUFFER = 64
@@ -322,6 +322,21 @@ _TILE_SQL = {
          WHERE f.geom && b.env4326)
     SELECT ST_AsMVT(q.*, 'feeders', %(extent)s, 'geom') FROM q WHERE q.geom IS NOT NULL
     """,
+    # PV hosting capacity (SPEC section 15): the areas of the latest computed quarter with their
+    # grade, C1 and C2; its own layer, so the status tiles neither carry nor wait for it.
+    "hosting": _TILE_ENV
+    + """
+    , r AS (SELECT quarter FROM hosting_run ORDER BY quarter DESC LIMIT 1)
+    , q AS (
+        SELECT ST_AsMVTGeom(ST_Transform(ST_Simplify(f.geom, %(tol)s, true), 3857),
+                            b.env, %(extent)s, %(buffer)s, true) AS geom,
+               f.area_id, f.name, h.county, h.grade, h.c1_kw, h.c2_kw, h.quarter
+          FROM area f CROSS JOIN b
+          JOIN hosting_area h ON h.area_id = f.area_id AND h.quarter = (SELECT quarter FROM r)
+         WHERE f.geom && b.env4326
+           AND (ST_XMax(f.geom) - ST_XMin(f.geom) >= %(px)s OR ST_YMax(f.geom) - ST_YMin(f.geom) >= %(px)s))
+    SELECT ST_AsMVT(q.*, 'hosting', %(extent)s, 'geom') FROM q WHERE q.geom IS NOT NULL
+    """,
     "overlay": _TILE_ENV
     + """
     , q AS (
@@ -340,6 +355,7 @@ _TILE_SQL = {
 _STAMPS = {
     "areas": ["area", "feeder", "status:area", "tags:area"],
     "feeders": ["feeder", "status:feeder", "tags:feeder"],
+    "hosting": ["area", "hosting"],
 }
 _CODE = {kind: hashlib.md5(sql.encode(), usedforsecurity=False).hexdigest()[:8]
          for kind, sql in _TILE_SQL.items()}
@@ -379,7 +395,7 @@ STORE_SQL = """
 def _tile_layer(layer: str) -> str:
     if layer not in TILE_LAYERS:
         raise NotFound(f"no tile layer {layer!r}; layers: {', '.join(TILE_LAYERS)}")
-    return layer if layer in ("areas", "feeders") else "overlay"
+    return layer if layer in ("areas", "feeders", "hosting") else "overlay"
 
 
 def tile_params(layer: str, z: int, x: int, y: int, tag_min_share: float) -> tuple[str, dict[str, Any]]:

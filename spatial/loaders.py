@@ -272,6 +272,9 @@ def load_areas(*, session: Session, path: str | Path, crs: str | None = None) ->
         except ValueError:
             acct.reject(i, "capacity_kva", f"capacity_kva is not a number: {a['capacity_kva']!r}")
             continue
+        if cap is not None and not (math.isfinite(cap) and cap >= 0):
+            acct.reject(i, "capacity_kva", f"capacity_kva must be a number of kVA ≥ 0, got {cap:g}")
+            continue
         rows.append((_text(a["area_id"]), fid, int(cust_f), _text(a.get("name")), cap, _ewkb(g)))
     _upsert(session, "area", ("area_id", "feeder_id", "customers", "name", "capacity_kva"),
             ("area_id",), rows, acct)

@@ -67,6 +67,8 @@ def test_demo_loads_assets_overlays_tags_regions_and_streams(
         engine.dispose()
 
     _planning_findings(cli.url)
+    _connection_times(cli.url)
+    _hosting_grades(cli.url)
 
     rows = json.loads(cli("report", "tags", "--format", "json").output)
     assert {r["layer"] for r in rows} >= {"core_zone", "ethnic_minority_area"}
@@ -99,6 +101,76 @@ def _planning_findings(url: str) -> None:
             assert all(r["compound_id"] and r["compound_id"].startswith("OC-")
                        for r in reports if r["status"] == "due")
             assert not any(r["households"] == 40 for r in reports)     # the safety one adds nothing
+    finally:
+        engine.dispose()
+
+
+def _hosting_grades(url: str) -> None:
+    """The demo's PV inputs (SPEC section 15): the current quarter is computed; transformers are
+    of the common series; the rural counties (Kaili, Sandu) are mostly yellow and red, the towns
+    mostly green; some areas have no load (unassessed)."""
+    from monitoring.hosting.capacity import current_quarter
+
+    quarter = current_quarter(datetime.now(UTC)).label
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            sizes = set(c.execute(text("SELECT DISTINCT capacity_kva FROM area")).scalars())
+            assert sizes == {100, 200, 315, 400, 630}, sizes
+            grades = {(county, grade): n for county, grade, n in c.execute(text(
+                "SELECT county_adcode, grade, count(*) FROM hosting_area WHERE quarter = :q "
+                "GROUP BY 1, 2"), {"q": quarter})}
+            assert grades, "the demo computed no hosting capacity for the current quarter"
+            for county in ("522601", "522732"):
+                total = sum(n for (c_, _), n in grades.items() if c_ == county)
+                assert grades.get((county, "yellow"), 0) + grades.get((county, "red"), 0) > total / 2
+                assert grades.get((county, "red"), 0) > 0
+            assert grades.get(("520102", "green"), 0) > 40
+            assert sum(n for (_, g), n in grades.items() if g == "unassessed") > 0
+            assert int(c.execute(text("SELECT count(*) FROM hosting_feeder WHERE quarter = :q AND "
+                                      "grade = 'red'"), {"q": quarter}).scalar_one()) > 0
+    finally:
+        engine.dispose()
+
+
+def _connection_times(url: str) -> None:
+    """The demo's applications (SPEC section 16): a year of every class and several counties,
+    ok, at-risk and over-limit ones at the anchor, and a current ledger with carried-over rows
+    after twelve months filed."""
+    from sqlalchemy.orm import Session
+
+    from core.settings import Settings
+    from monitoring.connections import filing, times
+
+    anchor = datetime.fromisoformat(ANCHOR)
+    noon = anchor + timedelta(hours=12)
+    settings = Settings(database_url=url)
+    engine = create_engine(url)
+    try:
+        with Session(engine) as s:
+            counts = s.execute(text(
+                "SELECT count(*), count(DISTINCT customer_class), count(DISTINCT area_id), "
+                "min(booked_at), max(booked_at) FROM application")).one()
+            assert counts[0] > 500 and counts[1] == 5 and counts[2] > 100, counts
+            assert anchor - timedelta(days=366) <= counts[3] and counts[4] < anchor
+            rows = times.applications(session=s, settings=settings, start=anchor - timedelta(days=400),
+                                      end=anchor, as_of=noon)
+            statuses = {(r["status"], r["energized_at"] is None) for r in rows}
+            assert {("ok", False), ("over_limit", False), ("at_risk", True), ("over_limit", True)} <= statuses
+            at_risk = times.open_applications(session=s, settings=settings, as_of=noon,
+                                              statuses=("at_risk",))
+            assert len(at_risk) >= 3
+            ledger = filing.ledger(session=s, settings=settings, month="2026-11", as_of=noon)
+            carried = [r for r in ledger["rows"] if r["carried_over"]]
+            assert len(carried) >= 3 and any(not r["carried_over"] for r in ledger["rows"])
+            assert all(not r["filed"] for r in ledger["rows"])
+            filed = s.execute(text(
+                "SELECT count(*), count(DISTINCT f.month), min(f.filed_by) "
+                "FROM upgrade_filing_item i JOIN upgrade_filing f USING (filing_id)")).one()
+            assert filed[0] > 10 and filed[1] >= 6 and filed[2] == "demo", filed
+            late = s.execute(text("SELECT count(*) FROM application WHERE needs_upgrade "
+                                  "AND app_id = ANY(:ids)"), {"ids": [r["app_id"] for r in carried]})
+            assert late.scalar_one() == len(carried)
     finally:
         engine.dispose()
 

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
 
 KINDS: dict[str, str] = {"meter-events": "meter-events", "outages": "outages", "works": "works",
-                        "disconnections": "disconnections"}
+                        "disconnections": "disconnections", "area-loads": "area-loads", "pv": "pv",
+                        "applications": "applications"}
 
 CSV_TYPES = {"text/csv", "application/csv"}
 JSONL_TYPES = {
@@ -338,3 +339,42 @@ async def ingest_disconnections(
 ) -> JSONResponse:
     """Store planned disconnections (SPEC section 14); a stored disconnection_id is replaced."""
     return await _ingest_request("disconnections", request, session, settings, principal)
+
+
+@router.post(
+    "/area-loads",
+    summary="Ingest areas' typical noon loads (CSV or JSON Lines)",
+    openapi_extra={"requestBody": BODY_DOC},
+    responses=ACCOUNTING_DOC,
+)
+async def ingest_area_loads(
+    request: Request, session: SessionDep, settings: SettingsDep, principal: Ingester
+) -> JSONResponse:
+    """Store areas' typical loads (SPEC section 15); a stored area_id's load is replaced."""
+    return await _ingest_request("area-loads", request, session, settings, principal)
+
+
+@router.post(
+    "/pv",
+    summary="Ingest distributed-PV installations (CSV or JSON Lines)",
+    openapi_extra={"requestBody": BODY_DOC},
+    responses=ACCOUNTING_DOC,
+)
+async def ingest_pv(
+    request: Request, session: SessionDep, settings: SettingsDep, principal: Ingester
+) -> JSONResponse:
+    """Store distributed-PV installations (SPEC section 15); a stored pv_id is replaced."""
+    return await _ingest_request("pv", request, session, settings, principal)
+
+
+@router.post(
+    "/applications",
+    summary="Ingest connection applications (CSV or JSON Lines)",
+    openapi_extra={"requestBody": BODY_DOC},
+    responses=ACCOUNTING_DOC,
+)
+async def ingest_applications(
+    request: Request, session: SessionDep, settings: SettingsDep, principal: Ingester
+) -> JSONResponse:
+    """Store connection applications (SPEC section 16); a stored app_id is replaced."""
+    return await _ingest_request("applications", request, session, settings, principal)

@@ -1,4 +1,4 @@
-"""Routes with no key (SPEC section 13): the public outage feed and the customer lookup.
+"""Routes with no key (SPEC sections 13 and 15): the outage feed, the customer lookup, hosting capacity.
 
 Both run on the event loop with the asyncio pool. The feed is built at most once every
 ``FEED_FRESH_SECONDS`` per worker and kept as bytes (plain and gzip) with a weak ETag; a
@@ -24,6 +24,7 @@ from api.adb import AsyncPool
 from api.deps import read_pool
 from api.errors import error_response
 from core.clock import utcnow
+from monitoring.hosting import public as hosting_public
 from monitoring.live.public import feed_sql, lookup_answer, lookup_params, lookup_sql
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,47 @@ def render_feed(outages: str) -> Feed:
                 etag=f'W/"{digest}"', built=time.monotonic())
 
 
+HOSTING_CACHE_SECONDS = 300
+"""What clients and proxies may cache the hosting-capacity document for: it changes only when
+the current quarter is recomputed (docs/hosting-capacity.md)."""
+HOSTING_HEADERS = {"Cache-Control": f"public, max-age={HOSTING_CACHE_SECONDS}",
+                   "Vary": "Accept-Encoding"}
+
+
+class HostingCache(FeedCache):
+    """The hosting-capacity document of one worker, checked at most every ``fresh`` seconds.
+
+    A check reads only the latest quarter's (quarter, computed_at); the document (some 15 MB
+    for 200,000 areas, made in the database as one JSON text) is rebuilt only when that changed.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(fresh=FEED_FRESH_SECONDS, stale=HOSTING_CACHE_SECONDS)
+        self._key: tuple[object, ...] | None = None
+
+    async def _build(self, pool: AsyncPool) -> Feed:
+        latest = await pool.fetchone(hosting_public.latest_sql())
+        key = tuple(latest) if latest else ()
+        feed = self._feed
+        if feed is not None and key == self._key:
+            return Feed(body=feed.body, gzipped=feed.gzipped, etag=feed.etag, built=time.monotonic())
+        document = hosting_public.EMPTY
+        if latest:
+            row = await pool.fetchone(hosting_public.document_sql(), {"quarter": latest[0]})
+            document = row[0] if row else hosting_public.EMPTY
+        built = await run_in_threadpool(render_document, document)
+        self._key = key
+        return built
+
+
+def render_document(document: str) -> Feed:
+    """A JSON document as bytes, gzipped, with a weak ETag of its content (in a worker thread)."""
+    body = document.encode()
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    return Feed(body=body, gzipped=gzip.compress(body, compresslevel=6, mtime=0),
+                etag=f'W/"{digest}"', built=time.monotonic())
+
+
 def accepts_gzip(accept_encoding: str) -> bool:
     """True when an ``Accept-Encoding`` value allows gzip (``gzip`` or ``*`` with q > 0)."""
     for part in accept_encoding.split(","):
@@ -139,6 +181,24 @@ def _feed_cache(request: Request) -> FeedCache:
     if cache is None:
         cache = request.app.state.public_feed = FeedCache()
     return cache
+
+
+def _hosting_cache(request: Request) -> HostingCache:
+    cache: HostingCache | None = getattr(request.app.state, "public_hosting", None)
+    if cache is None:
+        cache = request.app.state.public_hosting = HostingCache()
+    return cache
+
+
+def _send(request: Request, feed: Feed, headers: dict[str, str]) -> Response:
+    """304 when ``If-None-Match`` holds the ETag; else the body, gzip when the client accepts it."""
+    headers = {**headers, "ETag": feed.etag}
+    if etag_matches(request.headers.get("if-none-match"), feed.etag):
+        return Response(status_code=304, headers=headers)
+    if accepts_gzip(request.headers.get("accept-encoding", "")):
+        return Response(feed.gzipped, media_type="application/json",
+                        headers={**headers, "Content-Encoding": "gzip"})
+    return Response(feed.body, media_type="application/json", headers=headers)
 
 
 def _limited(request: Request) -> Response | None:
@@ -189,3 +249,17 @@ async def lookup(request: Request,
                               " (No meter with this number: check it against your bill.)")
     return Response(json.dumps(found, ensure_ascii=False, separators=(",", ":")),
                     media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/hosting-capacity.json",
+            summary="Distributed-PV hosting capacity grades of every area, for everyone (no key)")
+async def hosting_capacity(request: Request) -> Response:
+    """``{"quarter", "computedAt", "areas": [{"area_id", "lon", "lat", "grade"}]}`` of the
+    latest computed quarter: areas, a point inside each and its grade (green, yellow, red,
+    unassessed), nothing else. Rate-limited per client like the outage feed; gzip; 304 on ETag.
+    """
+    refused = _limited(request)
+    if refused is not None:
+        return refused
+    feed = await _hosting_cache(request).get(read_pool(request))
+    return _send(request, feed, HOSTING_HEADERS)

@@ -8,21 +8,27 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.responses import Response
+from fastapi import APIRouter, Body, Depends, Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import REPORT_READERS, require_role
-from api.deps import ReadSessionDep, SettingsDep
+from api.deps import ReadSessionDep, SessionDep, SettingsDep
 from api.keys import Principal
 from core.clock import parse_as_of, parse_day_start, utcnow
 from core.errors import UsageError
+from monitoring.connections import filing
 from monitoring.reports import arrears_prereport as arrears_prereport_report
+from monitoring.reports import connection_times as connection_times_report
 from monitoring.reports import frequent_outages as frequent_outages_report
+from monitoring.reports import hosting_capacity as hosting_capacity_report
 from monitoring.reports import merge_candidates as merge_candidates_report
 from monitoring.reports import reliability as reliability_report
 from monitoring.reports import remediation as remediation_report
 from monitoring.reports import repeat_planned as repeat_planned_report
 from monitoring.reports import tags as tags_report
+from monitoring.reports import upgrade_filing as upgrade_filing_report
 from monitoring.reports import zero_perception as zero_perception_report
 
 log = logging.getLogger(__name__)
@@ -63,6 +69,9 @@ _REPORTS = {
     "repeat_planned": repeat_planned_report,
     "merge_candidates": merge_candidates_report,
     "arrears_prereport": arrears_prereport_report,
+    "connection_times": connection_times_report,
+    "upgrade_filing": upgrade_filing_report,
+    "hosting_capacity": hosting_capacity_report,
 }
 
 
@@ -237,3 +246,88 @@ def arrears_prereport(
     report = _module("arrears_prereport").build(session=session, settings=settings,
                                                 month=month.strip(), as_of=when)
     return _respond(report, format)
+
+
+@router.get("/hosting-capacity", summary="Distributed-PV hosting capacity (SPEC 15)", responses=DOWNLOAD)
+def hosting_capacity(
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    quarter: Annotated[str, Query(description="e.g. 2026Q4", pattern=QUARTER)],
+    format: Format = "json",  # noqa: A002
+) -> Response:
+    """Each area's S_d, C1, C2 and grade, then each feeder's grade (404: an ended quarter never computed).
+
+    The current quarter is recomputed (on the primary) when its inputs or parameters changed;
+    an ended quarter is served as stored.
+    """
+    report = _module("hosting_capacity").build(session=session, settings=settings,
+                                               quarter=quarter.strip(), now=utcnow())
+    session.commit()
+    return _respond(report, format)
+
+
+@router.get("/connection-times", summary="Connection times in working days (SPEC 16)",
+            responses=DOWNLOAD)
+def connection_times(
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    month: Annotated[str, Query(description="e.g. 2026-11", pattern=MONTH)],
+    by: Annotated[Literal["class", "county"],
+                  Query(description="Summary by class, or by county and class")] = "class",
+    summary: Annotated[bool, Query(description="Rows are the summary, not one per application")] = False,
+    as_of: Annotated[str | None, Query(description="As-of time (ISO 8601 or a date); default now")] = None,
+    format: Format = "json",  # noqa: A002
+) -> Response:
+    """Applications booked in the month or open during it: limit, elapsed working days, status.
+
+    Read on the primary, which keeps the working-day calendar table current (docs/connections.md).
+    """
+    when = as_of_time(as_of) if as_of else utcnow()
+    report = _module("connection_times").build(session=session, settings=settings, month=month.strip(),
+                                               as_of=when, by_county=by == "county", summary=summary)
+    session.commit()
+    return _respond(report, format)
+
+
+@router.get("/upgrade-filing", summary="Monthly ledger of upgrades beyond the limits (SPEC 16)",
+            responses=DOWNLOAD)
+def upgrade_filing(
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    month: Annotated[str, Query(description="e.g. 2026-12", pattern=MONTH)],
+    as_of: Annotated[str | None, Query(description="As-of time (ISO 8601 or a date); default now")] = None,
+    format: Format = "json",  # noqa: A002
+) -> Response:
+    """业扩接入需改造不满足接电时限台账: what the month's filing lists, with its deadline."""
+    when = as_of_time(as_of) if as_of else utcnow()
+    report = _module("upgrade_filing").build(session=session, settings=settings, month=month.strip(),
+                                             as_of=when)
+    session.commit()
+    return _respond(report, format)
+
+
+class FilingMark(BaseModel):
+    """The month whose ledger was filed with the regulator."""
+
+    model_config = ConfigDict(extra="forbid")
+    month: str = Field(pattern=MONTH, description="e.g. 2026-12")
+
+
+Filer = Annotated[Principal, Depends(require_role("planner"))]
+
+
+@router.post("/upgrade-filing/filings", summary="Mark the month's upgrade ledger filed (SPEC 16)",
+             status_code=201,
+             responses={200: {"description": "Nothing new to file: the month was filed already"},
+                        409: {"description": "The month has not begun"}})
+def mark_upgrade_filing(session: SessionDep, settings: SettingsDep, principal: Filer,
+                        body: Annotated[FilingMark, Body()]) -> JSONResponse:
+    """Record the filing now, by the key's name; its applications are not listed again later."""
+    done = filing.mark_filed(session=session, settings=settings, month=body.month.strip(),
+                             filed_by=principal.name)
+    session.commit()
+    status = 201 if done["filing_id"] is not None else 200
+    return JSONResponse(jsonable_encoder(done), status_code=status)

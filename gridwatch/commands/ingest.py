@@ -1,4 +1,4 @@
-"""``gridwatch ingest``: meter events, outage records, works and disconnections; batch history."""
+"""``gridwatch ingest``: meter events, outages, works, disconnections, area loads and PV; batch history."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def _run(kind: str, file: Path, fmt: str, input_fmt: str | None, out: Path | Non
 
 @click.group("ingest")
 def ingest() -> None:
-    """Take in meter events, outage records, maintenance works and disconnections (CSV or JSON Lines).
+    """Take in meter events, outage records, works, disconnections, area loads and PV (CSV or JSON Lines).
 
     Every row is counted as accepted, duplicate, updated or rejected; rejected rows are
     listed with their line and reason and the valid rows still land. Exit status 3 means
@@ -136,6 +136,57 @@ def disconnections(file: Path, input_fmt: str | None, fmt: str, out: Path | None
     'gridwatch report arrears-prereport'.
     """
     _run("disconnections", file, fmt, input_fmt, out)
+
+
+@ingest.command("area-loads",
+                short_help="Ingest each area's typical noon load (PV hosting capacity).")
+@click.argument("file", type=FILE)
+@INPUT
+@FORMAT
+@OUT
+def area_loads(file: Path, input_fmt: str | None, fmt: str, out: Path | None) -> None:
+    """Ingest areas' typical loads (SPEC section 15): area_id, typical_load_kw.
+
+    typical_load_kw (P, kW, 0 or more) is the load at the assessed typical time, a spring or
+    autumn working-day noon. A known area_id is replaced by the new load; an unchanged one is
+    a duplicate. See 'gridwatch report hosting-capacity'.
+    """
+    _run("area-loads", file, fmt, input_fmt, out)
+
+
+@ingest.command("pv", short_help="Ingest distributed-PV installations; a known pv_id is replaced.")
+@click.argument("file", type=FILE)
+@INPUT
+@FORMAT
+@OUT
+def pv(file: Path, input_fmt: str | None, fmt: str, out: Path | None) -> None:
+    """Ingest distributed-PV installations (SPEC section 15): pv_id, area_id, kw,
+    status (connected|registered).
+
+    registered means approved but not yet connected. A known pv_id is replaced: this is how
+    an installation moves from registered to connected (counted as updated). See 'gridwatch
+    report hosting-capacity'.
+    """
+    _run("pv", file, fmt, input_fmt, out)
+
+
+@ingest.command("applications",
+                short_help="Ingest connection applications; a known app_id is replaced.")
+@click.argument("file", type=FILE)
+@INPUT
+@FORMAT
+@OUT
+def applications(file: Path, input_fmt: str | None, fmt: str, out: Path | None) -> None:
+    """Ingest connection applications (SPEC section 16): app_id, area_id, county,
+    customer_class (lv_resident|lv_three_zero|lv_other|hv_single|hv_dual), external_works,
+    booked_at, energized_at, needs_upgrade, upgrade_estimated_days, upgrade_due.
+
+    booked_at (the booked on-site service) starts the clock and energized_at stops it; a time
+    without an offset is Beijing time, and energized_at cannot be in the future or before
+    booked_at. A known app_id is replaced: this is how energized_at arrives later. See
+    'gridwatch report connection-times' and 'gridwatch report upgrade-filing'.
+    """
+    _run("applications", file, fmt, input_fmt, out)
 
 
 @ingest.command("history")

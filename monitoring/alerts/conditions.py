@@ -26,6 +26,8 @@ SEVERITY = {
     "repeat_planned_outage": "warning",
     "arrears_prereport_due": "warning",
     "arrears_prereport_missing": "critical",
+    "connection_at_risk": "warning",
+    "connection_over_limit": "critical",
 }
 
 
@@ -142,6 +144,13 @@ def arrears_prereports(*, session: Session, settings: Settings, as_of: datetime)
     return alerts.arrears_prereports(session=session, settings=settings, as_of=as_of)
 
 
+def connection_times(*, session: Session, settings: Settings, as_of: datetime) -> list[Condition]:
+    """Open connection applications at risk of, or over, their limit (monitoring.connections)."""
+    from monitoring.connections import alerts as connection_alerts
+
+    return connection_alerts.connection_times(session=session, settings=settings, as_of=as_of)
+
+
 Evaluator = Callable[..., list[Condition]]
 
 # Each evaluator and the rules it decides (an evaluator that fails resolves none of them).
@@ -152,7 +161,8 @@ EVALUATORS: list[tuple[Evaluator, tuple[str, ...]]] = [
     (meters, ("silent_meter", "unexplained_off")),
     (repeat_planned_outage, ("repeat_planned_outage",)),
     (arrears_prereports, ("arrears_prereport_due", "arrears_prereport_missing")),
+    (connection_times, ("connection_at_risk", "connection_over_limit")),
 ]
 # Planning rules look days ahead: they run after each file or HTTP ingest and in the scheduled
 # evaluation, not after every stream batch (where they would add a few hundred ms each second).
-NOT_PER_BATCH = (repeat_planned_outage, arrears_prereports)
+NOT_PER_BATCH = (repeat_planned_outage, arrears_prereports, connection_times)

@@ -18,7 +18,7 @@ TITLE = "Alerts"
 DESCRIPTION = "Alerts (firing and resolved) placed at the geometry of the asset they are about."
 
 # The subject's geometry: an area or feeder itself; a work's asset; a meter's point (or its area);
-# a disconnection's area.
+# a disconnection's area; a connection application's area (none when it names no area).
 _GEOM = """
     CASE a.subject_type
       WHEN 'area' THEN (SELECT ST_ForcePolygonCCW(x.geom) FROM area x WHERE x.area_id = a.subject_id)
@@ -34,6 +34,9 @@ _GEOM = """
       WHEN 'disconnection' THEN (
         SELECT ST_ForcePolygonCCW(x.geom) FROM disconnection d JOIN area x ON x.area_id = d.area_id
          WHERE d.disconnection_id = a.subject_id)
+      WHEN 'application' THEN (
+        SELECT ST_ForcePolygonCCW(x.geom) FROM application p JOIN area x ON x.area_id = p.area_id
+         WHERE p.app_id = a.subject_id)
     END
 """
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
@@ -60,7 +60,8 @@ def _display(value: Any, labels: Mapping[Any, str] | None) -> Any:
 
 
 def _layout(title: str, subtitle: str, sheet: str, columns: Sequence[str],
-            headers: Mapping[str, str], widths: Mapping[str, int]) -> bytes:
+            headers: Mapping[str, str], widths: Mapping[str, int],
+            more: Callable[[Workbook], None] | None = None) -> bytes:
     """The document without its data: rows 1-3, and a sample row 4 holding the data styles."""
     wb = Workbook()
     ws = wb.active
@@ -86,6 +87,8 @@ def _layout(title: str, subtitle: str, sheet: str, columns: Sequence[str],
     ws.page_setup.orientation = "landscape"
     wb.properties.title = title
     wb.properties.creator = "gridwatch"
+    if more is not None:
+        more(wb)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -128,9 +131,13 @@ def _rows_xml(rows: Sequence[dict[str, Any]], columns: Sequence[str],
 def workbook(*, title: str, subtitle: str, sheet: str, columns: Sequence[str],
              headers: Mapping[str, str], rows: Sequence[dict[str, Any]],
              labels: Mapping[str, Mapping[Any, str]] | None = None,
-             widths: Mapping[str, int] | None = None) -> bytes:
-    """The list under a title and subtitle (rows 1-2), Chinese headers in row 3, data from row 4."""
-    layout = _layout(title, subtitle, sheet, columns, headers, widths or {})
+             widths: Mapping[str, int] | None = None,
+             more: Callable[[Workbook], None] | None = None) -> bytes:
+    """The list under a title and subtitle (rows 1-2), Chinese headers in row 3, data from row 4.
+
+    ``more`` may add small sheets after the list (written by openpyxl, through ``set_cell``).
+    """
+    layout = _layout(title, subtitle, sheet, columns, headers, widths or {}, more)
     last = get_column_letter(max(len(columns), 1))
     end = max(len(rows) + 3, 3)
     out = io.BytesIO()

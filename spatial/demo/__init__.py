@@ -25,7 +25,9 @@ from core.settings import Settings
 from spatial import loaders, tags
 from spatial.crs import GCJ02, WGS84
 from spatial.demo.boundaries import URBAN, admin_path, counties, overlays
+from spatial.demo.connections import generate_connections
 from spatial.demo.grid import build_grid
+from spatial.demo.hosting import generate_hosting
 from spatial.demo.planning import generate_planning
 from spatial.demo.streams import generate_streams, storm
 
@@ -66,8 +68,12 @@ def _areas_per_county(spec: dict[str, Any]) -> dict[str, int]:
     return {**{c: spec["urban_areas"] for c in urban}, **dict(zip(rural, share.tolist(), strict=True))}
 
 
-def generate(*, out_dir: Path, scale: str, seed: int, anchor: datetime | None = None) -> dict[str, Any]:
-    """Write the demo's input files to ``out_dir``; return their paths and counts."""
+def generate(*, out_dir: Path, scale: str, seed: int, anchor: datetime | None = None,
+             holidays_file: Path | None = None) -> dict[str, Any]:
+    """Write the demo's input files to ``out_dir``; return their paths and counts.
+
+    ``holidays_file`` (GRIDWATCH_HOLIDAYS_FILE) is the working-day calendar the connection
+    applications are laid out on."""
     if scale not in SCALES:
         raise UsageError(f"unknown scale {scale!r}; use one of: {', '.join(SCALES)}")
     spec = SCALES[scale]
@@ -118,15 +124,26 @@ def generate(*, out_dir: Path, scale: str, seed: int, anchor: datetime | None = 
     files["planning_outages"] = _write_csv(plan.outages, out_dir / "planning-outages.csv")
     files["planning_works"] = _write_csv(plan.works, out_dir / "planning-works.csv")
     files["disconnections"] = _write_csv(plan.disconnections, out_dir / "disconnections.csv")
+    # The PV hosting-capacity inputs (SPEC section 15), from their own generator.
+    host = generate_hosting(np.random.default_rng([seed, 23]), grid.areas)
+    files["area_loads"] = _write_csv(host.loads, out_dir / "area-loads.csv")
+    files["pv"] = _write_csv(host.pv, out_dir / "pv.csv")
+    # Connection applications (SPEC section 16), from their own generator; the late re-sends
+    # and the months to mark filed are for after the load (gridwatch demo does both).
+    conn = generate_connections(np.random.default_rng([seed, 16]), grid.areas, anchor, holidays_file)
+    files["applications"] = _write_csv(conn.applications, out_dir / "applications.csv")
+    files["applications_late"] = _write_csv(conn.late, out_dir / "applications-late.csv")
     counts = {
         "counties": len(per_county), "feeders": len(grid.feeders), "areas": len(grid.areas),
         "meters": len(grid.meters), "overlay_features": len(feats), "outages": len(streams.outages),
         "works": len(streams.works), "meter_events": len(streams.meter_events),
         "storm_events": len(storm_events), "planning_outages": len(plan.outages),
         "planning_works": len(plan.works), "disconnections": len(plan.disconnections),
+        "area_loads": len(host.loads), "pv": len(host.pv),
+        "applications": len(conn.applications), "applications_late": len(conn.late),
     }
     manifest = {"scale": scale, "seed": seed, "anchor": anchor.isoformat(), "counts": counts,
-                "files": files}
+                "files": files, "upgrade_filings": conn.filings}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
     log.info("demo files written to %s in %.1f s", out_dir, time.perf_counter() - started)
     return manifest
@@ -160,7 +177,8 @@ def load_demo(
     ``progress(step, value, seconds)`` is called as each step finishes."""
     out_dir = Path(settings.data_dir) / "demo" / f"{scale}-{seed}"
     step = time.perf_counter()
-    manifest = generate(out_dir=out_dir, scale=scale, seed=seed, anchor=anchor)
+    manifest = generate(out_dir=out_dir, scale=scale, seed=seed, anchor=anchor,
+                        holidays_file=settings.holidays_file)
     files = manifest["files"]
     timings: dict[str, float] = {"generate": time.perf_counter() - step}
     if progress is not None:
@@ -192,10 +210,13 @@ def load_demo(
 
     for kind, key in (("outages", "outages"), ("works", "works"), ("meter-events", "meter_events"),
                       ("outages", "planning_outages"), ("works", "planning_works"),
-                      ("disconnections", "disconnections")):
+                      ("disconnections", "disconnections"), ("area-loads", "area_loads"),
+                      ("pv", "pv"), ("applications", "applications")):
         result = ingest(session=session, kind=kind, source=Path(files[key]))
         done(key, _accepted(result.accounting))
     loaded["generated"] = manifest["counts"]
+    loaded["connections"] = {"late": files["applications_late"],
+                             "filings": manifest["upgrade_filings"]}
     return loaded
 
 
@@ -203,7 +224,7 @@ LOADED_TABLES = (
     "admin_division", "admin_piece", "feeder", "area", "meter", "overlay_feature",
     "overlay_piece", "overlay_union_piece", "asset_tag", "asset_region", "outage_record",
     "maintenance_work", "meter_event", "ingest_change", "inferred_interruption",
-    "area_meter_off_span", "disconnection",
+    "area_meter_off_span", "disconnection", "area_load", "pv_unit", "application",
 )
 """The tables a demo load fills (analyzed before the first monitoring run)."""
 

@@ -16,7 +16,10 @@ from spatial.demo.boundaries import URBAN, random_points_in
 
 log = logging.getLogger(__name__)
 
-CAPACITIES = np.array([100, 200, 315, 400, 500, 630], dtype=float)
+CAPACITIES = np.array([100, 200, 315, 400, 630], dtype=float)
+"""Distribution transformer sizes (kVA) of the common series; an area's size follows its customers."""
+CUSTOMER_STEPS = [60, 120, 200, 300]
+"""Customers from which an area takes the next size: < 60 → 100 kVA, … , ≥ 300 → 630 kVA."""
 
 
 @dataclass
@@ -129,8 +132,7 @@ def build_grid(
             "feeder_id": fids[feeder_idx],
             "customers": customers,
             "name": [f"{name}{i:04d}号台区" for i in seq],
-            "capacity_kva": CAPACITIES[np.minimum(np.searchsorted([60, 120, 200, 300, 450], customers),
-                                                  len(CAPACITIES) - 1)],
+            "capacity_kva": CAPACITIES[np.searchsorted(CUSTOMER_STEPS, customers, side="right")],
             "county": code, "urban": urban, "x": pts[:, 0], "y": pts[:, 1],
         }))
         area_geoms.append(cells)

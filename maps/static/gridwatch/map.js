@@ -10,7 +10,7 @@
     statusColors: {}, statusLabels: {}, statusFillOpacity: {}, overlayColors: {}, overlayLabels: {},
     causeLabels: {}, progressLabels: {}, ruleLabels: {}, severityLabels: {}, subjectLabels: {},
     alertColors: {}, choropleth: null, areaLink: null, metricLabel: "", panes: {}, messages: {},
-    lang: "zh_CN"
+    lang: "zh_CN", hostingColors: {}, hostingLabels: {}, hostingFillOpacity: {}
   };
   var own = Object.prototype.hasOwnProperty;
 
@@ -67,7 +67,12 @@
     svg.setAttribute("height", "0");
     svg.setAttribute("aria-hidden", "true");
     svg.style.position = "absolute";
-    Object.keys(HATCH).forEach(function (s) {
+    var hatches = Object.keys(HATCH).map(function (s) { return [s, cfg.statusColors[s], HATCH[s]]; });
+    // PV hosting grades (maps/hosting.py): red crossed, yellow hatched
+    hatches.push(["host-red", cfg.hostingColors.red, HATCH.frequent],
+                 ["host-yellow", cfg.hostingColors.yellow, HATCH.at_risk]);
+    hatches.forEach(function (h) {
+      var s = h[0];
       var pat = document.createElementNS(ns, "pattern"), rect = document.createElementNS(ns, "rect");
       var path = document.createElementNS(ns, "path");
       pat.setAttribute("id", "gw-hatch-" + s);
@@ -76,8 +81,8 @@
       pat.setAttribute("height", "6");
       rect.setAttribute("width", "6");
       rect.setAttribute("height", "6");
-      rect.setAttribute("fill", cfg.statusColors[s] || "#999");
-      path.setAttribute("d", HATCH[s]);
+      rect.setAttribute("fill", h[1] || "#999");
+      path.setAttribute("d", h[2]);
       path.setAttribute("stroke", "#000");
       path.setAttribute("stroke-opacity", "0.45");
       path.setAttribute("stroke-width", "1");
@@ -104,6 +109,49 @@
   }
 
   function dash(v) { return v === undefined || v === null || v === "" ? "—" : v; }
+
+  // ---- PV hosting capacity (SPEC section 15): grade colour and pattern, grade word, C1 and C2.
+  function gradeOf(p) {
+    var g = p && p.grade ? p.grade : "unassessed";
+    return own.call(cfg.hostingColors, g) ? g : "unassessed";
+  }
+
+  function hostingStyle(p) {
+    var g = gradeOf(p), color = cfg.hostingColors[g];
+    var hatch = g === "red" || g === "yellow";
+    return { color: g === "yellow" ? "#8a7a00" : color, weight: g === "unassessed" ? 1.5 : 1, opacity: 0.9,
+             fill: true, fillColor: hatch ? "url(#gw-hatch-host-" + g + ")" : color,
+             fillOpacity: own.call(cfg.hostingFillOpacity, g) ? cfg.hostingFillOpacity[g] : 0.5,
+             dashArray: g === "unassessed" ? "2 3" : null };
+  }
+
+  function kw(v) {
+    if (v === undefined || v === null || v === "" || !isFinite(Number(v))) { return "—"; }
+    return fmt(_("{kw} kW"), { kw: String(Math.round(Number(v) * 10) / 10) });
+  }
+
+  // The legend's hosting section is shown while the layer is on the map (maps/hosting.py).
+  function hostingLegend(layer) {
+    function show(on) {
+      var el = document.querySelector(".gw-legend .gw-hosting-legend");
+      if (el) { el.hidden = !on; }
+    }
+    layer.on("add", function () { show(true); });
+    layer.on("remove", function () { show(false); });
+    return layer;
+  }
+
+  function hostingHtml(p) {
+    var g = gradeOf(p);
+    return [
+      "<b>" + esc(p.name || p.id) + "</b> <small>" + esc(_("area")) + " " + esc(p.id) + "</small>",
+      row(_("County"), esc(p.county || "—")),
+      row(_("PV hosting grade"), "<b class=\"gw-grade-word\" data-grade=\"" + esc(g) + "\">" +
+        esc(label(cfg.hostingLabels, g)) + "</b>"),
+      row(_("C1 (room before registered PV)"), esc(kw(p.c1_kw))),
+      row(_("C2 (room after registered PV)"), esc(kw(p.c2_kw)))
+    ].join("<br>");
+  }
 
   function assetHtml(kind, p) {
     var tags = tagList(p.tags).map(function (t) { return esc(label(cfg.overlayLabels, t)); });
@@ -156,6 +204,18 @@
         layer.bindTooltip(assetHtml(kind, f.properties), { sticky: true });
         layer.bindPopup(popupHtml(kind, f.properties));
       };
+    } else if (kind === "hosting") {
+      layerOpts.style = function (f) { return hostingStyle(f.properties); };
+      layerOpts.onEachFeature = function (f, layer) {
+        layer.on("add", function () {
+          var el = layer.getElement ? layer.getElement() : null;
+          if (el) { el.setAttribute("data-area", String(f.properties.id)); el.setAttribute("data-grade", gradeOf(f.properties)); }
+        });
+        layer.bindTooltip(hostingHtml(f.properties), { sticky: true });
+        var href = areaHref(f.properties);
+        layer.bindPopup(hostingHtml(f.properties) + (href ? "<br><a href=\"" + esc(href) + "\">" +
+          esc(_("Open area page")) + " &rarr;</a>" : ""));
+      };
     } else if (kind === "overlay") {
       var color = cfg.overlayColors[opts.layer] || "#555";
       layerOpts.style = function () {
@@ -196,7 +256,8 @@
           (p.since ? "<br>" + row(_("Firing since"), esc(p.since)) : ""));
       };
     }
-    return L.geoJSON(data, layerOpts);
+    var built = L.geoJSON(data, layerOpts);
+    return kind === "hosting" ? hostingLegend(built) : built;
   }
 
   function tileOptions(kind, extra) {
@@ -205,7 +266,7 @@
           var color = cfg.overlayColors[extra.layer] || "#555";
           return { color: color, weight: 1.5, dashArray: "5 4", fill: true, fillColor: color, fillOpacity: 0.15 };
         }
-      : assetStyle(kind);
+      : (kind === "hosting" ? hostingStyle : assetStyle(kind));
     var styles = {};
     (extra.names || []).forEach(function (n) { styles[n] = style; });
     return {
@@ -223,10 +284,11 @@
 
   function bindTiles(layer, kind, map) {
     tileLayers.push(layer);
+    if (kind === "hosting") { hostingLegend(layer); }
     layer.on("click", function (e) {
       var p = e.layer && e.layer.properties ? e.layer.properties : {};
       if (!p.id) { p.id = p.area_id || p.feeder_id || p.feature_id; }
-      var html = kind === "overlay" ? "<b>" + esc(p.name) + "</b>" : popupHtml(kind, p);
+      var html = kind === "overlay" ? "<b>" + esc(p.name) + "</b>" : (kind === "hosting" ? hostingHtml(p) : popupHtml(kind, p));
       L.popup().setLatLng(e.latlng).setContent(html).openOn(map);
     });
     return layer;
@@ -587,7 +649,8 @@
     // An explicit zoom range: otherwise Leaflet raises the map's minimum to a tile layer's minZoom.
     map.options.minZoom = options.minZoom === undefined ? 4 : options.minZoom;
     map.options.maxZoom = options.maxZoom === undefined ? 19 : options.maxZoom;
-    var z = { overlay: 410, choropleth: 405, feeder: 440, area: 430, live: 450, alert: 620, county: 415 };
+    var z = { overlay: 410, choropleth: 405, feeder: 440, area: 430, hosting: 435, live: 450, alert: 620,
+              county: 415 };
     Object.keys(z).forEach(function (kind) {
       var name = "gw-" + kind;
       if (!map.getPane(name)) { map.createPane(name).style.zIndex = z[kind]; }
