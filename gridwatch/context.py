@@ -16,6 +16,7 @@ from rich.cells import cell_len
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from core.clock import LOCAL_TZ
 from core.db import check_database, get_engine, session_scope
 from core.errors import DatabaseError, UsageError
 from core.settings import Settings, get_settings
@@ -142,6 +143,10 @@ def _cell(v: Any) -> str:
         return ",".join(_cell(x) for x in v)
     if isinstance(v, float):
         return f"{v:.6g}"
+    if isinstance(v, datetime) and v.tzinfo is not None:
+        # A person reads the table: Beijing time, with its offset so that it cannot be mistaken
+        # (json, csv and xlsx keep the stored UTC instant).
+        return v.astimezone(LOCAL_TZ).isoformat(sep=" ", timespec="seconds")
     return str(v)
 
 

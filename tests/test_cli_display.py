@@ -30,6 +30,16 @@ def test_table_columns_line_up_in_display_columns_with_chinese_names() -> None:
     assert lines[2].startswith("A1   花溪区0037号台区  5")   # 20 columns wide, padded to 20
 
 
+def test_table_shows_times_in_beijing_time_with_the_offset() -> None:
+    # Stored 2026-11-03 17:30 UTC is 2026-11-04 01:30 in Beijing: the date a person means.
+    from datetime import UTC, datetime
+
+    rows = [{"id": "X", "at": datetime(2026, 11, 3, 17, 30, tzinfo=UTC), "day": None}]
+    line = _table(rows, ["id", "at", "day"]).splitlines()[2]
+    assert "2026-11-04 01:30:00+08:00" in line, line
+    assert "+00:00" not in line
+
+
 def test_report_table_is_aligned_through_the_cli(cli, fresh_db: str, base: Path) -> None:  # type: ignore[no-untyped-def]
     import json
 

@@ -11,7 +11,7 @@ from typing import Any
 import click
 from sqlalchemy import text
 
-from core.clock import parse_timestamp
+from core.clock import LOCAL_TZ, parse_timestamp, utcnow
 from core.errors import UsageError
 from gridwatch import progress
 from gridwatch.context import engine, session, settings
@@ -49,6 +49,8 @@ def demo(scale: str, seed: int, anchor: str | None) -> None:
         counts = _load(scale, seed, at, cfg, _reporter(advance))
     monitoring = counts["monitoring"]
     gen = counts["generated"]
+    today = utcnow().astimezone(LOCAL_TZ)
+    quarter, month = f"{today.year}Q{(today.month - 1) // 3 + 1}", f"{today:%Y-%m}"
     click.echo(
         f"Loaded the Guizhou demo ({scale}, seed {seed}, data up to {counts['anchor']}) "
         f"in {time.perf_counter() - started:.0f} s:\n"
@@ -63,6 +65,8 @@ def demo(scale: str, seed: int, anchor: str | None) -> None:
         "Next:\n"
         "  gridwatch report tags                   # tagged areas and feeders\n"
         "  gridwatch report frequent-outages       # frequent-outage list\n"
+        f"  gridwatch report hosting-capacity --quarter {quarter}   # PV hosting capacity by grade\n"
+        f"  gridwatch report upgrade-filing --month {month}      # this month's ledger to the regulator\n"
         "  gridwatch keys create --role planner    # an API key to sign in with (printed once)\n"
         "  gridwatch serve                         # then open http://127.0.0.1:8000/login\n"
         "                                          # and the map at http://127.0.0.1:8000/maps/\n"
@@ -106,7 +110,6 @@ def _upgrade_filings(s: Any, cfg: Any, conn: dict[str, Any]) -> int:
     carried-over rows (前期漏报). Returns the applications filed."""
     from pathlib import Path
 
-    from core.clock import utcnow
     from ingest.service import ingest
     from monitoring.connections.filing import mark_filed
 
