@@ -12,7 +12,13 @@ feeders. Then it times, best of ``--repeat``:
 - the public document ``/public/hosting-capacity.json`` (the SQL that makes it, and its gzip);
 - one hosting vector tile at zoom 10.
 
+With ``--province-demo`` it runs on the province demo itself instead (the database
+``benchmarks/maps.py`` builds and keeps, ``gw_bench_maps_province_demo``: 200,000 areas with a
+year of history): the demo's own generator (``spatial.demo.hosting``) writes the area loads and
+PV of those areas, which go in through the real ingest path (timed too), then the same runs.
+
 Usage: .venv/bin/python benchmarks/hosting.py [--areas 200000] [--pv 300000] [--repeat 2] [--keep-db]
+                                              [--province-demo]
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.scratch import create, drop, libpq, loadavg, server, timed  # noqa: E402
+from benchmarks.scratch import create, drop, libpq, loadavg, server, timed, url_of  # noqa: E402
 
 PER_FEEDER = 20
 COUNTIES = 88
@@ -93,6 +99,57 @@ def load(url: str, areas: int, pv: int, seed: int = 15) -> dict[str, int]:
     return counts
 
 
+PROVINCE_DEMO_DB = "gw_bench_maps_province_demo"
+
+
+def load_province_demo(url: str) -> tuple[dict[str, int], float]:
+    """The province demo's areas get the demo's loads and PV through the ingest path.
+
+    Returns the counts and the seconds the two ingests took (COPY, validation, accounting).
+    """
+    import tempfile
+
+    import numpy as np
+    import pandas as pd
+
+    import migrations
+    from ingest.service import ingest
+    from spatial.demo.boundaries import URBAN
+    from spatial.demo.hosting import generate_hosting
+
+    migrations.upgrade(url)
+    with psycopg.connect(libpq(url)) as conn:
+        areas = pd.DataFrame(conn.execute(
+            "SELECT a.area_id, a.capacity_kva, a.customers, r.county_adcode AS county "
+            "FROM area a LEFT JOIN asset_region r ON r.asset_type = 'area' AND r.asset_id = a.area_id "
+            "ORDER BY a.area_id").fetchall(), columns=["area_id", "capacity_kva", "customers", "county"])
+        feeders = conn.execute("SELECT count(*) FROM feeder").fetchone()
+    if areas.empty:
+        raise SystemExit(f"{PROVINCE_DEMO_DB} has no areas: "
+                         "build it with benchmarks/maps.py --scale province")
+    areas["county"] = areas["county"].fillna("520000")
+    areas["urban"] = areas["county"].isin(URBAN)
+    host = generate_hosting(np.random.default_rng([2026, 23]), areas)
+    engine = create_engine(url)
+    took = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind, frame in (("area-loads", host.loads), ("pv", host.pv)):
+            path = Path(tmp) / f"{kind}.csv"
+            frame.to_csv(path, index=False)
+            t = time.perf_counter()
+            with Session(engine) as s:
+                result = ingest(session=s, kind=kind, source=path)
+                s.commit()
+            took += time.perf_counter() - t
+            acct = result.accounting
+            print(f"# ingest {kind}: {len(frame)} rows, {acct.accepted} accepted, "
+                  f"{acct.updated} updated, {acct.duplicates} duplicates, {acct.rejected} rejected "
+                  f"in {time.perf_counter() - t:.1f} s")
+    engine.dispose()
+    return {"areas": len(areas), "feeders": int(feeders[0]) if feeders else 0, "loads": len(host.loads),
+            "pv": len(host.pv)}, took
+
+
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
     """The Web Mercator tile holding (lon, lat) at zoom ``z``."""
     n = 2 ** z
@@ -107,6 +164,8 @@ def main() -> None:
     parser.add_argument("--pv", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--province-demo", action="store_true",
+                        help=f"Run on the kept province demo database ({PROVINCE_DEMO_DB}).")
     args = parser.parse_args()
 
     from core.settings import Settings
@@ -115,11 +174,18 @@ def main() -> None:
     from monitoring.reports import hosting_capacity
     from spatial import features
 
-    url = create(server().sqlalchemy_url(), f"gw_bench_hosting_{uuid.uuid4().hex[:6]}")
+    if args.province_demo:
+        url = url_of(server().sqlalchemy_url(), PROVINCE_DEMO_DB)
+        args.keep_db = True
+    else:
+        url = create(server().sqlalchemy_url(), f"gw_bench_hosting_{uuid.uuid4().hex[:6]}")
     try:
         t0 = time.perf_counter()
-        counts = load(url, args.areas, args.pv)
-        load_s = time.perf_counter() - t0
+        if args.province_demo:
+            counts, load_s = load_province_demo(url)
+        else:
+            counts = load(url, args.areas, args.pv)
+            load_s = time.perf_counter() - t0
         settings = Settings(database_url=url)
         engine = create_engine(url)
         now = datetime.now(UTC)
@@ -165,7 +231,9 @@ def main() -> None:
             ("tile", f"tile hosting/10/{tx}/{ty}", tile_s, f"{len(bytes(tile[0] or b'')) / 1e3:.0f} kB"),
         ]
         print(f"# hosting benchmark: {counts['areas']} areas, {counts['feeders']} feeders, "
-              f"{counts['loads']} loads, {counts['pv']} PV rows (load {load_s:.0f} s); "
+              f"{counts['loads']} loads, {counts['pv']} PV rows "
+              f"({'the province demo, ingested' if args.province_demo else 'synthetic, COPY'} "
+              f"in {load_s:.1f} s); "
               f"Python {platform.python_version()}, {os.cpu_count()} CPUs, best of {args.repeat}; "
               f"loadavg before {before}, after {loadavg()}")
         print(f"{'run':<52}{'seconds':>9}{'target':>8}{'ratio':>7}  result")
