@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.orm import Session
 
-from core.errors import NotFound, UsageError
+from core.errors import UsageError
 from core.settings import Settings
 from monitoring.hosting import capacity
 from tests.builders import add_area, add_feeder
@@ -143,8 +143,14 @@ def test_an_ended_quarter_is_served_as_stored_and_never_recomputed(grid: Session
     assert {r["asset_id"]: r["c1_kw"] for r in capacity.area_rows(session=s, quarter="2026Q3")} == {"A": 90}
     with pytest.raises(UsageError):                                    # never computed afterwards
         capacity.compute(session=s, settings=later, quarter="2026Q3", now=NOW)
-    with pytest.raises(NotFound):                                      # 2026Q2 was never computed
-        capacity.quarter_run(session=s, settings=SETTINGS, quarter="2026Q2", now=NOW)
+    # 2026Q2 was never computed while current: computed once now, from today's inputs
+    # (PV 150 kW: C1 = 100 − 150 = −50), said to be late, and then kept like any other
+    q2 = capacity.quarter_run(session=s, settings=SETTINGS, quarter="2026Q2", now=NOW)
+    assert q2.after_end and not first.after_end and q2.computed_at == NOW
+    assert {r["asset_id"]: r["c1_kw"] for r in capacity.area_rows(session=s, quarter="2026Q2")} == {"A": -50}
+    s.execute(text("UPDATE pv_unit SET kw = 10"))
+    assert capacity.quarter_run(session=s, settings=SETTINGS, quarter="2026Q2", now=NOW) == q2
+    s.execute(text("UPDATE pv_unit SET kw = 150"))
     with pytest.raises(UsageError):                                    # 2027Q1 has not begun
         capacity.quarter_run(session=s, settings=SETTINGS, quarter="2027Q1", now=NOW)
     # the current quarter follows the inputs: 100 − 150 = −50
@@ -265,9 +271,11 @@ def test_inputs_accounting_report_and_a_resent_pv_file(cli, tmp_path: Path) -> N
     assert text_csv.splitlines()[0] == ",".join(capacity.AREA_FIELDS)
     parsed = list(csv.reader(io.StringIO(text_csv)))
     assert ["area", "'" + FORMULA_ID, "F2"] == parsed[1][:3]       # a leading ' keeps it text
-    # errors: an ended quarter never computed (1), a quarter not begun and a bad one (2)
-    past = cli("report", "hosting-capacity", "--quarter", "2020Q1")
-    assert past.exit_code == 1 and "never computed afterwards" in past.output
+    # an ended quarter never computed is computed once, and says so; a quarter not begun and a
+    # bad one are usage errors (2)
+    past = cli("report", "hosting-capacity", "--quarter", "2020Q1", "--format", "json")
+    assert past.exit_code == 0 and "was never computed while it was current" in past.stderr
+    assert {r["asset_id"] for r in json.loads(past.stdout)} >= {"A1", "F1"}
     assert cli("report", "hosting-capacity", "--quarter", "2199Q1").exit_code == 2
     bad = cli("report", "hosting-capacity", "--quarter", "2026Q5")
     assert bad.exit_code == 2 and "Traceback" not in bad.output
@@ -313,7 +321,10 @@ def test_http_inputs_report_xlsx_and_the_public_document(fresh_settings: Setting
             (FORMULA_ID, "unassessed"), ("A1", "red"), ("A2", "yellow"), ("F1", "red")]
         assert got.json()[-1] == {"asset_type": "feeder", "asset_id": "F1", "grade": "red"}
         assert api.get(path, "planner", params={"quarter": "2026Q9"}).status_code in (400, 422)
-        assert api.get(path, "planner", params={"quarter": "2020Q1"}).status_code == 404
+        late = api.get(path, "planner", params={"quarter": "2020Q1", "format": "xlsx"})
+        assert late.status_code == 200, late.text
+        params_sheet = load_workbook(io.BytesIO(late.content))["评估参数"]
+        assert "季度结束后补算" in str(params_sheet.cell(row=3, column=3).value)
         x = api.get(path, "planner", params={"quarter": quarter, "format": "xlsx"})
         assert x.status_code == 200 and f"hosting-capacity-{quarter}.xlsx" in x.headers["content-disposition"]
         wb = load_workbook(io.BytesIO(x.content))

@@ -256,7 +256,7 @@ def hosting_capacity(
     quarter: Annotated[str, Query(description="e.g. 2026Q4", pattern=QUARTER)],
     format: Format = "json",  # noqa: A002
 ) -> Response:
-    """Each area's S_d, C1, C2 and grade, then each feeder's grade (404: an ended quarter never computed).
+    """Each area's S_d, C1, C2 and grade, then each feeder's grade (an ended quarter is as stored).
 
     The current quarter is recomputed (on the primary) when its inputs or parameters changed;
     an ended quarter is served as stored.

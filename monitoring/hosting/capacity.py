@@ -8,8 +8,10 @@ the parameters they were computed with and when, so a published quarter can be r
   change stamps of areas, feeders, regions, area loads and PV; β, cos φ, τ). That happens after
   an ingest, in the monitoring job, and on demand when its report is asked for;
 - an **ended** quarter is served as stored and never recomputed: later inputs or parameters do
-  not change it. One that was never computed while it was current has no figures;
-- a quarter that has **not begun** has no figures either.
+  not change it. One that was never computed while it was current (gridwatch installed after
+  it, or never run during it) is computed once, on its first request, from the inputs as they
+  stand then, and says so (``Run.after_end``); from then on it is kept like any other;
+- a quarter that has **not begun** has no figures.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.clock import LOCAL_TZ, Period, parse_quarter
-from core.errors import NotFound, UsageError
+from core.errors import UsageError
 from core.settings import Settings
 from core.sqlfiles import statements
 
@@ -53,6 +55,11 @@ class Run:
     tau: float
     areas: int
     feeders: int
+
+    @property
+    def after_end(self) -> bool:
+        """Computed after the quarter ended (from the inputs of that later time)."""
+        return self.computed_at >= parse_quarter(self.quarter).end
 
     def parameters(self) -> dict[str, float]:
         """β, cos φ and τ as used."""
@@ -142,8 +149,8 @@ def refresh_current(*, session: Session, settings: Settings, now: datetime) -> d
 def quarter_run(*, session: Session, settings: Settings, quarter: str, now: datetime) -> Run:
     """The computation that serves ``quarter``: refreshed if current, as stored if ended.
 
-    ``UsageError`` for a quarter that has not begun; ``NotFound`` for an ended quarter that
-    was never computed. Refreshing the current quarter writes: commit afterwards.
+    ``UsageError`` for a quarter that has not begun. An ended quarter that was never computed
+    is computed now, once (see the module's docstring). Both write: commit afterwards.
     """
     period = parse_quarter(quarter)
     current = current_quarter(now)
@@ -153,9 +160,13 @@ def quarter_run(*, session: Session, settings: Settings, quarter: str, now: date
         refresh_current(session=session, settings=settings, now=now)
     run = stored_run(session=session, quarter=period.label)
     if run is None:
-        raise NotFound(f"no hosting capacity was computed for {period.label} while it was the "
-                       "current quarter; an ended quarter is never computed afterwards, because "
-                       "the inputs of that time are not kept")
+        session.execute(text(_sql("lock")))
+        run = stored_run(session=session, quarter=period.label)
+    if run is None:
+        log.warning("hosting capacity %s was never computed while it was current: computing it "
+                    "now from the inputs as they stand, and keeping it", period.label)
+        run = _compute(session=session, settings=settings, quarter=period.label, now=now,
+                       stamp=_stamp(session))
     return run
 
 

@@ -61,12 +61,16 @@ def _totals_sheet(wb: Workbook, quarter: str, totals: Sequence[dict[str, Any]]) 
     ws.freeze_panes = "A3"
 
 
+AFTER_END = "季度结束后补算：采用补算时的配变容量、典型负荷和光伏数据"
+
+
 def _parameters_sheet(wb: Workbook, quarter: str, parameters: dict[str, float],
-                      computed_at: datetime) -> None:
+                      computed_at: datetime, after_end: bool) -> None:
     ws = wb.create_sheet("评估参数")
     rows: list[tuple[str, Any, str]] = [
         ("评估季度", _quarter_words(quarter), quarter),
-        ("计算时间（北京时间）", f"{computed_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M:%S}", ""),
+        ("计算时间（北京时间）", f"{computed_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M:%S}",
+         AFTER_END if after_end else ""),
         ("评估方法", "DL/T 2041-2019《分布式电源接入电网承载力评估导则》设备（配变）层级热稳定校核",
          "国能综通新能〔2023〕74号"),
         ("公式", "S_d = (P + β·S·cosφ) / τ；C1 = S_d − 已并网容量；C2 = C1 − 已备案未并网容量", ""),
@@ -89,8 +93,11 @@ def _parameters_sheet(wb: Workbook, quarter: str, parameters: dict[str, float],
 
 def workbook(*, quarter: str, rows: Sequence[dict[str, Any]], columns: Sequence[str],
              totals: Sequence[dict[str, Any]], parameters: dict[str, float],
-             computed_at: datetime) -> bytes:
-    """The published document of one quarter (three sheets, Chinese headers)."""
+             computed_at: datetime, after_end: bool = False) -> bytes:
+    """The published document of one quarter (three sheets, Chinese headers).
+
+    ``after_end``: the quarter was computed after it ended (the subtitle and the parameters
+    sheet say so)."""
     counts = {g: sum(1 for r in rows if r["asset_type"] == "area" and r["grade"] == g)
               for g in GRADE_LABELS}
     title = f"{_quarter_words(quarter)}分布式光伏接入电网承载力评估结果"
@@ -98,11 +105,12 @@ def workbook(*, quarter: str, rows: Sequence[dict[str, Any]], columns: Sequence[
                 + "，".join(f"{GRADE_LABELS[g]}{n}个" for g, n in counts.items())
                 + f"；参数 β={parameters['beta']:g}，cosφ={parameters['cos_phi']:g}，"
                   f"τ={parameters['tau']:g}；计算于 {computed_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
-                  "（北京时间）。馈线等级取其所带台区中最差的等级。")
+                  "（北京时间）" + (f"，{AFTER_END}" if after_end else "")
+                + "。馈线等级取其所带台区中最差的等级。")
 
     def more(wb: Workbook) -> None:
         _totals_sheet(wb, quarter, totals)
-        _parameters_sheet(wb, quarter, parameters, computed_at)
+        _parameters_sheet(wb, quarter, parameters, computed_at, after_end)
 
     return list_xlsx.workbook(
         title=title, subtitle=subtitle, sheet="分布式光伏承载力", columns=columns, headers=HEADERS,

@@ -36,6 +36,7 @@ def build(*, session: Session, settings: Settings, quarter: str, now: datetime) 
     columns = list(capacity.AREA_FIELDS)
     meta: dict[str, Any] = {"label": run.quarter, "quarter": run.quarter,
                             "computed_at": run.computed_at.isoformat(),
+                            "computed_after_end": run.after_end,
                             "parameters": run.parameters(), "areas": run.areas,
                             "feeders": run.feeders}
 
@@ -43,7 +44,7 @@ def build(*, session: Session, settings: Settings, quarter: str, now: datetime) 
         totals = capacity.totals(session=session, quarter=run.quarter)
         return hosting_xlsx.workbook(quarter=run.quarter, rows=rows, columns=columns,
                                      totals=totals, parameters=run.parameters(),
-                                     computed_at=run.computed_at)
+                                     computed_at=run.computed_at, after_end=run.after_end)
 
     return HostingReport(name="hosting-capacity", columns=columns, rows=rows,
                          title=f"hosting-capacity {run.quarter}", meta=meta, xlsx=document)

@@ -20,11 +20,16 @@ def hosting_capacity(quarter: str, fmt: str, out: Path | None) -> None:
     S_d = (P + β·S·cos φ)/τ, C1 = S_d − connected kW, C2 = C1 − registered kW; green when
     C2 > 0, yellow when C2 ≤ 0 < C1, red when C1 ≤ 0, unassessed without capacity_kva or a
     typical load. The current quarter is recomputed when its inputs or parameters changed; an
-    ended quarter is given exactly as it was stored. See docs/hosting-capacity.md.
+    ended quarter is given exactly as it was stored. An ended quarter that was never computed
+    is computed once, from the inputs as they stand, and says so. See docs/hosting-capacity.md.
     """
     with session() as s:
         report = report_module.build(session=s, settings=settings(), quarter=quarter,
                                      now=utcnow())
+    if report.meta.get("computed_after_end"):
+        click.echo(f"note: {report.meta['quarter']} was never computed while it was current; its "
+                   f"figures were computed at {report.meta['computed_at']} from the inputs of "
+                   "that time, and are kept from now on", err=True)
     emit_report(report, fmt, out)
 
 
