@@ -57,10 +57,11 @@ def _chunks(spec: StreamSpec, rows: Iterator[tuple[int, dict[str, str | None]]],
         yield "".join(buf)
 
 
-def _unknown_reason(asset_type: str, asset_id: str) -> str:
+def _unknown_reason(asset_type: str, asset_id: str, field: str) -> str:
     what = "feeders" if asset_type == "feeder" else "areas"
-    return (f"unknown {asset_type} '{asset_id}'; load it with 'gridwatch load {what}' first, "
-            "or check asset_type")
+    # Only inputs that name the asset's type (outages, works) can have it wrong.
+    hint = ", or check asset_type" if field == "asset_id" else ""
+    return f"unknown {asset_type} '{asset_id}'; load it with 'gridwatch load {what}' first{hint}"
 
 
 def ingest_records(*, conn: psycopg.Connection, kind: str, batch_id: int,
@@ -83,7 +84,8 @@ def ingest_records(*, conn: psycopg.Connection, kind: str, batch_id: int,
                 copy.write(data)
             cur.execute(sql(file, "unknown_assets"))
             for line, asset_type, asset_id in cur.fetchall():
-                acct.reject(int(line), spec.asset_field, _unknown_reason(asset_type, asset_id))
+                acct.reject(int(line), spec.asset_field,
+                            _unknown_reason(asset_type, asset_id, spec.asset_field))
             cur.execute(sql(file, "classify"))
             for verdict, n in cur.fetchall():
                 setattr(acct, verdict, getattr(acct, verdict) + int(n))

@@ -93,6 +93,7 @@ DISCONNECTIONS = StreamSpec(
     ("disconnection_id", "area_id", "households", "reason", "planned_start"),
     {"reason": REASONS}, ("planned_start", "reported_at"),
     not_future=("reported_at",), counts=("households",), flags=("important_user",),
+    asset_field="area_id",
 )
 AREA_LOADS = StreamSpec(
     "area-loads", ("area_id", "typical_load_kw"), ("area_id", "typical_load_kw"), {}, (),

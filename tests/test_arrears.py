@@ -191,7 +191,7 @@ def test_ingest_disconnections_with_full_accounting(cli, engine: Engine, tmp_pat
     acct = json.loads(done.output)
     assert (acct["accepted"], acct["duplicates"], acct["updated"], acct["rejected"]) == (3, 0, 0, 8)
     assert [(r["line"], r["field"]) for r in acct["rejects"]] == [
-        (5, "asset_id"), (6, "households"), (7, "households"), (8, "important_user"),
+        (5, "area_id"), (6, "households"), (7, "households"), (8, "important_user"),
         (9, "reason"), (10, "planned_start"), (11, "reported_at"), (12, "planned_start")]
     assert "unknown area 'A9'" in acct["rejects"][0]["reason"]
     assert any("comment" in w for w in acct["warnings"])
