@@ -119,6 +119,9 @@ def load_province_demo(url: str) -> tuple[dict[str, int], float]:
 
     migrations.upgrade(url)
     with psycopg.connect(libpq(url)) as conn:
+        # A rerun starts from no loads and no PV, so that every row is ingested as new.
+        conn.execute("TRUNCATE area_load, pv_unit")
+        conn.commit()
         areas = pd.DataFrame(conn.execute(
             "SELECT a.area_id, a.capacity_kva, a.customers, r.county_adcode AS county "
             "FROM area a LEFT JOIN asset_region r ON r.asset_type = 'area' AND r.asset_id = a.area_id "

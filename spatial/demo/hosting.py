@@ -7,12 +7,14 @@ so the other demo files stay as they were. With the default parameters (β 0.8, 
 * noon loads (a spring or autumn working day at noon, when PV peaks and households are out):
   0.35 kW a customer in town and 0.2 kW in the countryside (lognormal, σ 0.35), at most 60 % of
   the transformer's kW; one area in 25 has no load given (unassessed);
-* rooftop PV, as a share of S_d per area (lognormal): in the countryside of the autonomous
-  prefectures (黔东南, 黔南, 黔西南), where county-wide rooftop programmes put many household
-  systems on small transformers, a median of 1.2 (most areas yellow or red); in the other rural
-  counties 0.5; in town 0.1, and two town areas in five have none. Each area's PV is split into
-  household systems of about 5-30 kW (and 50-200 kW commercial roofs in town), a quarter to a
-  third of them registered (approved, not yet connected).
+* rooftop PV, as a share of S_d per area (lognormal): in the countryside of the counties with a
+  whole-county rooftop programme (整县推进: Kaili, Sandu and every fourth county of the autonomous
+  prefectures 黔东南, 黔南, 黔西南), which put household systems on nearly every small
+  transformer, a median of 1.2 (most areas yellow or red); elsewhere in the countryside one
+  area in eight has PV, at a median of 0.5; in town one area in five, at 0.1. Each area's PV is
+  split into household systems of about 5-30 kW (and 50-200 kW commercial roofs in town), a
+  quarter to a third of them registered (approved, not yet connected). The province demo gets
+  about 300,000 installations (issue 15's benchmark shape).
 """
 
 from __future__ import annotations
@@ -38,12 +40,23 @@ class Hosting:
     pv: pd.DataFrame
 
 
+PROGRAMME_COUNTIES = ("522601", "522732")
+"""Kaili and Sandu (in the county demo) always have a whole-county rooftop programme."""
+RURAL_PRESENCE, URBAN_PRESENCE = 1 / 8, 1 / 5
+"""The share of areas with any PV outside the programme counties' countryside."""
+
+
+def programme_counties(counties: np.ndarray) -> set[str]:
+    """The counties with a whole-county rooftop programme among ``counties`` (adcodes)."""
+    autonomous = sorted({c for c in counties if c[:4] + "00" in AUTONOMOUS_PREFECTURES})
+    return set(autonomous[::4]) | set(PROGRAMME_COUNTIES)
+
+
 def _kind(areas: pd.DataFrame) -> np.ndarray:
-    """high (rural, autonomous prefecture), rural, or urban, per area."""
+    """high (rural, programme county), rural, or urban, per area."""
     county = areas["county"].astype(str).to_numpy()
-    prefecture = np.array([c[:4] + "00" for c in county])
     urban = areas["urban"].to_numpy(bool)
-    high = ~urban & np.isin(prefecture, AUTONOMOUS_PREFECTURES)
+    high = ~urban & np.isin(county, sorted(programme_counties(county)))
     return np.where(urban, "urban", np.where(high, "high", "rural"))
 
 
@@ -64,7 +77,8 @@ def generate_hosting(rng: np.random.Generator, areas: pd.DataFrame) -> Hosting:
     median = np.select([kind == "high", kind == "rural"], [1.2, 0.5], 0.1)
     spread = np.select([kind == "high", kind == "rural"], [0.35, 0.5], 0.8)
     target = s_d * median * rng.lognormal(0.0, 1.0, n) ** spread
-    target[urban & (rng.random(n) < 0.4)] = 0.0
+    presence = np.select([kind == "high", kind == "rural"], [1.0, RURAL_PRESENCE], URBAN_PRESENCE)
+    target[rng.random(n) >= presence] = 0.0
     unit = np.where(urban & (rng.random(n) < 0.2), rng.uniform(50, 200, n),
                     rng.choice(HOUSEHOLD_KW, n))
     count = np.where(target > 0, np.maximum(1, np.round(target / unit)), 0).astype(int)
