@@ -349,7 +349,7 @@ def test_http_inputs_report_xlsx_and_the_public_document(fresh_settings: Setting
         pub = api.get("/public/hosting-capacity.json")
         assert pub.status_code == 200 and "max-age" in pub.headers["cache-control"]
         doc = pub.json()
-        assert set(doc) == {"quarter", "computedAt", "areas"} and doc["quarter"] == quarter
+        assert set(doc) == {"quarter", "computed_at", "areas"} and doc["quarter"] == quarter
         assert all(set(a) == {"area_id", "lon", "lat", "grade"} for a in doc["areas"])
         a1 = next(a for a in doc["areas"] if a["area_id"] == "A1")
         assert a1["grade"] == "red" and 106.70 < a1["lon"] < 106.71 and 26.50 < a1["lat"] < 26.51

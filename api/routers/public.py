@@ -254,7 +254,7 @@ async def lookup(request: Request,
 @router.get("/hosting-capacity.json",
             summary="Distributed-PV hosting capacity grades of every area, for everyone (no key)")
 async def hosting_capacity(request: Request) -> Response:
-    """``{"quarter", "computedAt", "areas": [{"area_id", "lon", "lat", "grade"}]}`` of the
+    """``{"quarter", "computed_at", "areas": [{"area_id", "lon", "lat", "grade"}]}`` of the
     latest computed quarter: areas, a point inside each and its grade (green, yellow, red,
     unassessed), nothing else. Rate-limited per client like the outage feed; gzip; 304 on ETag.
     """

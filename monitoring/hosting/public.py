@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.sqlfiles import statements
 
-EMPTY = '{"quarter":null,"computedAt":null,"areas":[]}'
+EMPTY = '{"quarter":null,"computed_at":null,"areas":[]}'
 """The document before any quarter was computed."""
 
 

@@ -9,7 +9,7 @@ SELECT quarter, computed_at FROM hosting_run ORDER BY quarter DESC LIMIT 1
 -- name: document
 SELECT json_build_object(
            'quarter', r.quarter,
-           'computedAt', to_char(r.computed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+           'computed_at', to_char(r.computed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
            'areas', COALESCE((
                SELECT json_agg(json_build_object('area_id', h.area_id, 'lon', h.lon,
                                                  'lat', h.lat, 'grade', h.grade)
