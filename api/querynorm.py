@@ -1,7 +1,7 @@
 """Accept the command line's spellings of report options as query parameters.
 
 ``?as-of=…`` and ``?exclude-med`` mean ``as_of`` and ``exclude_med``, and a bare flag (``?all``,
-``?public``, ``?rank``, ``?exclude_med``) means true, as it does on the command line.
+``?public``, ``?rank``, ``?exclude_med``, ``?summary``) means true, as it does on the command line.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-FLAGS = {"all", "public", "rank", "exclude_med"}
+FLAGS = {"all", "public", "rank", "exclude_med", "summary"}
 PREFIX = "/api/v1/reports/"
 
 

@@ -43,3 +43,16 @@ def test_cli_spellings_work_as_query_parameters(http: Api, fresh_settings: Setti
     rel = http.request("GET", "/api/v1/reports/reliability?period=2026&by=province&exclude-med",
                        "planner")
     assert rel.status_code == 200, rel.text
+    # connection-times' --summary as a bare flag: the rows are the summary by class, not one row
+    # per application (as without it).
+    with Session(create_engine(fresh_settings.sqlalchemy_url())) as s:
+        s.execute(text("INSERT INTO application (app_id, customer_class, external_works, booked_at, "
+                       "energized_at, needs_upgrade) VALUES ('Y1', 'lv_resident', false, "
+                       "'2026-03-02T09:00+08', '2026-03-04T09:00+08', false)"))
+        s.commit()
+    path = "/api/v1/reports/connection-times?month=2026-03&as-of=2026-03-10"
+    rows = http.request("GET", path, "planner").json()
+    assert [(r["app_id"], r["elapsed_days"]) for r in rows] == [("Y1", 2)]  # Tue, Wed
+    summary = http.request("GET", path + "&summary", "planner")
+    assert summary.status_code == 200, summary.text
+    assert {(r["customer_class"], r["applications"]) for r in summary.json()} >= {("lv_resident", 1)}
