@@ -223,13 +223,7 @@ async def outages(request: Request) -> Response:
     if refused is not None:
         return refused
     feed = await _feed_cache(request).get(read_pool(request))
-    headers = {**FEED_HEADERS, "ETag": feed.etag}
-    if etag_matches(request.headers.get("if-none-match"), feed.etag):
-        return Response(status_code=304, headers=headers)
-    if accepts_gzip(request.headers.get("accept-encoding", "")):
-        return Response(feed.gzipped, media_type="application/json",
-                        headers={**headers, "Content-Encoding": "gzip"})
-    return Response(feed.body, media_type="application/json", headers=headers)
+    return _send(request, feed, FEED_HEADERS)
 
 
 @router.get("/lookup", summary="A customer's own supply: out now, recent interruptions, planned works")
