@@ -26,8 +26,18 @@ RULES_LOCK = "SELECT pg_advisory_xact_lock(hashtext('gridwatch.rules'))"
 never evaluate at the same time."""
 
 
-def after_ingest(*, engine: Engine, settings: Settings, now: datetime | None = None) -> str | None:
+PLANNING_KINDS = frozenset({"outages", "works", "disconnections"})
+"""The inputs the planning rules read (SPEC section 14): their alerts follow these ingests."""
+
+
+def after_ingest(*, engine: Engine, settings: Settings, now: datetime | None = None,
+                 kind: str | None = None) -> str | None:
     """After a file or HTTP ingest: the inferred interruptions, the planning alerts, the live outages.
+
+    ``kind`` (the input just ingested; None: any) limits the alert rules and the hosting
+    capacity to those that read it: the planning rules after outages, works and
+    disconnections, the connection rules after applications, the hosting capacity after area
+    loads and PV. Whatever else changes with the clock alone is the scheduled job's.
 
     A failure is a warning, not a failed ingest: the batch is committed and its changes stay
     pending for the next refresh (the stream, the scheduled job or ``gridwatch monitor run``).
@@ -44,9 +54,10 @@ def after_ingest(*, engine: Engine, settings: Settings, now: datetime | None = N
     t1 = time.perf_counter()
     _observe({"interruptions": t1 - t0}, "ingest")
     warning = "; ".join(filter(None, [warning, _planning_alerts(engine=engine, settings=settings,
-                                                                now=now)])) or None
-    warning = "; ".join(filter(None, [warning, _hosting(engine=engine, settings=settings,
-                                                        now=now)])) or None
+                                                                now=now, kind=kind)])) or None
+    if kind in (None, "area-loads", "pv"):
+        warning = "; ".join(filter(None, [warning, _hosting(engine=engine, settings=settings,
+                                                            now=now)])) or None
     t1 = time.perf_counter()
     queued = 0
     try:
@@ -67,7 +78,8 @@ def after_ingest(*, engine: Engine, settings: Settings, now: datetime | None = N
     return "; ".join(filter(None, [warning, notice_warning])) or None
 
 
-def _planning_alerts(*, engine: Engine, settings: Settings, now: datetime) -> str | None:
+def _planning_alerts(*, engine: Engine, settings: Settings, now: datetime,
+                     kind: str | None = None) -> str | None:
     """Raise or resolve the planning rules' alerts at ``now`` (SPEC section 14), in their own
     transaction: a work that would repeat a planned outage, or a disconnection whose pre-report
     is due within a day, or a connection application at risk of its limit (SPEC section 16),
@@ -77,11 +89,15 @@ def _planning_alerts(*, engine: Engine, settings: Settings, now: datetime) -> st
     from monitoring.connections.alerts import RULES as CONNECTION_RULES
     from monitoring.planning.alerts import RULES
 
+    rules = ((RULES if kind is None or kind in PLANNING_KINDS else ())
+             + (CONNECTION_RULES if kind in (None, "applications") else ()))
+    if not rules:
+        return None
     try:
         with Session(bind=engine, expire_on_commit=False) as session:
             session.execute(text(RULES_LOCK))
             result = evaluate_alerts(session=session, settings=settings, as_of=now, now=now,
-                                     only=RULES + CONNECTION_RULES)
+                                     only=rules)
             session.commit()
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]

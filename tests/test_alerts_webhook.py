@@ -23,23 +23,33 @@ T = datetime(2026, 6, 30, 4, 0, tzinfo=UTC)
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1 (ephemeral port) that records every message."""
+    """A webhook receiver on 127.0.0.1 (ephemeral port) at ``path`` that records what it accepts.
 
-    def __init__(self) -> None:
+    It answers ``status`` (200 accepts); with ``fail`` set or any other status it refuses with
+    503 (or that status), records nothing and counts the refusal in ``refused``. ``keys`` holds
+    each accepted request's ``Idempotency-Key``.
+    """
+
+    def __init__(self, path: str = "/hook") -> None:
         self.messages: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.keys: list[str] = []
         self.fail = False
+        self.status = 200
+        self.refused = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                if outer.fail:
-                    self.send_response(503)
+                if outer.fail or outer.status != 200:
+                    outer.refused += 1
+                    self.send_response(503 if outer.fail else outer.status)
                     self.end_headers()
                     return
-                outer.messages.append(json.loads(body))
+                outer.messages.append(json.loads(body.decode("utf-8")))
                 outer.paths.append(self.path)
+                outer.keys.append(self.headers.get("Idempotency-Key", ""))
                 self.send_response(200)
                 self.end_headers()
 
@@ -47,7 +57,7 @@ class Receiver:
                 pass
 
         self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

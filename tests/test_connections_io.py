@@ -140,6 +140,33 @@ def test_applications_through_the_cli_and_both_reports(cli, tmp_path: Path,  # t
     assert broken.exit_code == 1 and "line 2: 2027-01-04 is a Monday" in broken.stderr
 
 
+def test_connection_alerts_follow_an_applications_ingest_and_not_the_others(  # type: ignore[no-untyped-def]
+        cli, tmp_path: Path) -> None:
+    # B-1, lv_other (6 working days), booked 2026-11-02 and still open: over its limit today.
+    _grid(cli.url)
+    engine = create_engine(cli.url, poolclass=pool.NullPool)
+    with Session(engine) as s:
+        s.execute(text("INSERT INTO application (app_id, customer_class, external_works, booked_at, "
+                       "needs_upgrade) VALUES ('B-1', 'lv_other', false, '2026-11-02T09:00+08', false)"))
+        s.commit()
+    engine.dispose()
+
+    def firing() -> set[tuple[str, str]]:
+        alerts = json.loads(cli("alerts", "list", "--format", "json").stdout)
+        return {(a["rule"], a["subject_id"]) for a in alerts
+                if a["rule"].startswith("connection_") and a["state"] == "firing"}
+
+    outages = tmp_path / "outages.csv"
+    outages.write_text("outage_id,asset_type,asset_id,start_time,end_time,cause\n"
+                       "O1,area,A1,2026-11-20 10:00,2026-11-20 12:00,fault\n", encoding="utf-8")
+    assert cli("ingest", "outages", str(outages)).exit_code == 0
+    assert firing() == set()            # an outage ingest does not evaluate the connection rules
+    apps = tmp_path / "applications.csv"
+    apps.write_text(HEADER + "B-1,,,lv_other,false,2026-11-02 09:00,,false,,,x\n", encoding="utf-8")
+    assert cli("ingest", "applications", str(apps)).exit_code == 0
+    assert firing() == {("connection_over_limit", "B-1")}   # the applications ingest does
+
+
 def test_applications_and_the_filing_over_http(fresh_settings: Settings) -> None:
     from tests.test_api_support import make_api
 

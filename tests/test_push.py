@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -20,6 +18,7 @@ from core.settings import Settings
 from monitoring import jobs
 from monitoring.live import refresh_live
 from tests.builders import add_area, add_feeder, add_meters, free_port
+from tests.test_alerts_webhook import Receiver
 from tests.test_api_support import Api, make_api
 
 CSV = {"content-type": "text/csv"}
@@ -28,50 +27,10 @@ M = timedelta(minutes=1)
 TOKEN = "gw-t0ken-5ecret-81f2"
 
 
-class Receiver:
-    """A gateway on 127.0.0.1 (ephemeral port) that records what it accepts.
-
-    ``status`` is what it answers (200 accepts; anything else refuses and records nothing).
-    """
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.paths: list[str] = []
-        self.keys: list[str] = []
-        self.status = 200
-        self.refused = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if outer.status != 200:
-                    outer.refused += 1
-                    self.send_response(outer.status)
-                    self.end_headers()
-                    return
-                outer.messages.append(json.loads(body.decode("utf-8")))
-                outer.paths.append(self.path)
-                outer.keys.append(self.headers.get("Idempotency-Key", ""))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/gateway"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    r = Receiver()
+    """The notification gateway: a receiver at /gateway that records what it accepts."""
+    r = Receiver("/gateway")
     yield r
     r.close()
 

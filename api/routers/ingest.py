@@ -256,7 +256,7 @@ def _ingest(
     # A failure is logged and reported as a warning; the batch stays committed and its
     # changes pending for the next refresh.
     warning = after_ingest(
-        engine=session.get_bind().engine, settings=settings)
+        engine=session.get_bind().engine, settings=settings, kind=KINDS[kind])
     if warning:
         result.accounting.warnings.append(warning)
     accounting: dict[str, Any] = result.accounting.as_dict(RETURNED_REJECTS)

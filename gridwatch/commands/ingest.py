@@ -52,7 +52,7 @@ def _run(kind: str, file: Path, fmt: str, input_fmt: str | None, out: Path | Non
     # large). Should the refresh fail (even because the database has just stopped), the rows
     # stay stored, the changes pending for the next refresh, and the output says so.
     acct = result.accounting
-    warning = after_ingest(engine=get_engine(conf), settings=conf)
+    warning = after_ingest(engine=get_engine(conf), settings=conf, kind=kind)
     if warning:
         acct.warnings.append(warning)
     obj = acct.as_dict(RETURNED_REJECTS)

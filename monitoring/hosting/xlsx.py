@@ -1,7 +1,7 @@
 """The hosting-capacity report as a document to publish: the list, totals by county, parameters.
 
 Sheet 1 (分布式光伏承载力) is the list of areas and feeders, written fast by
-``monitoring.planning.xlsx``; sheet 2 (分县统计) counts the areas of each county by grade;
+``monitoring.listxlsx``; sheet 2 (分县统计) counts the areas of each county by grade;
 sheet 3 (评估参数) gives the method, the parameters used and when the quarter was computed.
 Every text goes through ``monitoring.export.set_cell`` (never a live formula).
 """
@@ -17,8 +17,8 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from core.clock import LOCAL_TZ
+from monitoring import listxlsx as list_xlsx
 from monitoring.export import set_cell
-from monitoring.planning import xlsx as list_xlsx
 
 HEADERS = {
     "asset_type": "类型", "asset_id": "编号", "feeder_id": "所属馈线", "county": "县（区）",

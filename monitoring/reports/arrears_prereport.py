@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from core.clock import LOCAL_TZ, parse_period
 from core.errors import UsageError
 from core.settings import Settings
-from monitoring.planning import arrears, xlsx
+from monitoring import listxlsx as xlsx
+from monitoring.planning import arrears
 from monitoring.reports import Report
 
 HEADERS = {

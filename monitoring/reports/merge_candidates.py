@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from core.clock import LOCAL_TZ
 from core.settings import Settings
-from monitoring.planning import merge_candidates, xlsx
+from monitoring import listxlsx as xlsx
+from monitoring.planning import merge_candidates
 from monitoring.reports import Report
 
 HEADERS = {"feeder_id": "线路编号", "work_ids": "检修计划编号", "days_apart": "开工间隔天数",

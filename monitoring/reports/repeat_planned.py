@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from core.clock import LOCAL_TZ
 from core.settings import Settings
-from monitoring.planning import repeat_planned, xlsx
+from monitoring import listxlsx as xlsx
+from monitoring.planning import repeat_planned
 from monitoring.reports import Report
 
 HEADERS = {
